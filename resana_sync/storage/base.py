@@ -1,0 +1,121 @@
+"""The one storage interface. Backends: memory (tests), local folder (the folder the
+RESANA desktop client keeps in sync), WebDAV.
+
+Paths are relative to the cell's space root, '/'-separated, without a leading slash,
+in NFC. ``""`` is the root. Every backend must pass ``tests/storage/contract.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import posixpath
+import unicodedata
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+
+from ..errors import UnsafePath
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One child of a listed folder, or the result of ``stat``."""
+
+    path: str
+    is_dir: bool
+    size: int | None = None
+    etag: str | None = None          # normalised (see normalise_etag); None when the server gives none
+    modified: dt.datetime | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Download:
+    """A file fetched whole to ``local_path``; ``sha256`` is of the bytes written."""
+
+    path: str
+    local_path: Path
+    size: int
+    sha256: str
+    etag: str | None
+
+
+class Storage(ABC):
+    """A tree of folders and files. Implementations translate their own errors into
+    ``resana_sync.errors.StorageError`` subclasses and never return an empty listing
+    for a folder they could not read."""
+
+    @abstractmethod
+    def list(self, folder: str) -> list[Entry]:
+        """Direct children of ``folder`` (never the folder itself). RemoteNotFound if missing."""
+
+    @abstractmethod
+    def stat(self, path: str) -> Entry | None:
+        """The entry at ``path``, or None when nothing is there."""
+
+    @abstractmethod
+    def download(self, path: str, dest: Path, *, max_bytes: int | None = None) -> Download:
+        """Fetch ``path`` whole into ``dest`` (written via a temp file, renamed when complete)."""
+
+    @abstractmethod
+    def upload(
+        self,
+        path: str,
+        data: bytes,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> str | None:
+        """Write ``data`` at ``path``. ``if_match``: only if the current ETag is this one;
+        ``if_none_match``: only if nothing exists there. PreconditionFailed otherwise.
+        Returns the new ETag when the backend knows it."""
+
+    @abstractmethod
+    def make_folder(self, folder: str) -> None:
+        """Create ``folder`` and its parents if missing; no error if it exists."""
+
+    @abstractmethod
+    def delete(self, path: str) -> None:
+        """Remove the file at ``path`` (used only to prune old archives)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+
+def normalise_etag(raw: str | None) -> str | None:
+    """Strip the weak marker and quotes: servers differ on both, the value is what matters."""
+    if raw is None:
+        return None
+    value = raw.strip()
+    if value.startswith(("W/", "w/")):
+        value = value[2:]
+    value = value.strip().strip('"')
+    return value or None
+
+
+def clean_path(path: str) -> str:
+    """Validate and normalise a relative path; refuse anything that could escape the space."""
+    if "\x00" in path or "\\" in path:
+        raise UnsafePath(f"Nom de fichier refusé (caractère interdit) : {path!r}.")
+    decoded = unquote(path)
+    if decoded != path and ("/" in decoded.replace(path, "") or "%2f" in path.lower()):
+        raise UnsafePath(f"Nom de fichier refusé (barre oblique encodée) : {path!r}.")
+    if path.startswith("/"):
+        raise UnsafePath(f"Chemin absolu refusé : {path!r}.")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise UnsafePath(f"Chemin refusé (« .. ») : {path!r}.")
+    return unicodedata.normalize("NFC", "/".join(parts))
+
+
+def join(folder: str, name: str) -> str:
+    return clean_path(posixpath.join(folder, name) if folder else name)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
