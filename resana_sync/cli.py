@@ -1,0 +1,215 @@
+"""The single boundary with the user: arguments, messages, exit codes, logging setup.
+
+Every ``ResanaError`` becomes one French sentence on stderr and its exit code; a
+traceback is shown only with ``--debug``. Nothing else in the package prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import ResanaError
+
+EXIT_OK = 0
+EXIT_REJECTED_ROWS = 1
+EXIT_UNEXPECTED = 70
+EXIT_INTERRUPTED = 130
+
+log = logging.getLogger("resana_sync")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose, args.debug)
+    try:
+        return args.handler(args)
+    except ResanaError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"Erreur : {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("Interrompu.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception:  # noqa: BLE001 - the boundary: a bug must still end in one clear sentence
+        if args.debug:
+            traceback.print_exc()
+        print(
+            "Erreur inattendue du programme. Relancez la même commande avec --debug pour voir le détail, "
+            "puis signalez-le.",
+            file=sys.stderr,
+        )
+        return EXIT_UNEXPECTED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="afficher le détail technique des erreurs")
+    common.add_argument("-v", "--verbose", action="store_true", help="afficher le déroulement")
+
+    remote = argparse.ArgumentParser(add_help=False)
+    remote.add_argument("--config", type=Path, help="fichier de configuration TOML")
+    where = remote.add_mutually_exclusive_group()
+    where.add_argument("--local", type=Path, metavar="DOSSIER",
+                       help="dossier de l'espace synchronisé par le client RESANA")
+    where.add_argument("--webdav", metavar="URL",
+                       help="adresse WebDAV de l'espace (identifiants : RESANA_SYNC_USER / RESANA_SYNC_PASSWORD)")
+    remote.add_argument("--state-dir", type=Path, help="dossier de l'état local (SQLite)")
+
+    parser = argparse.ArgumentParser(
+        prog="resana-sync",
+        description="Fusionne les fiches déposées par les partenaires dans le tableau de suivi partagé.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"resana-sync {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMANDE")
+
+    run = sub.add_parser("run", parents=[common, remote], help="synchroniser maintenant")
+    run.add_argument("--dry-run", action="store_true", help="montrer ce qui changerait, sans rien écrire")
+    run.set_defaults(handler=cmd_run)
+
+    validate = sub.add_parser("validate", parents=[common], help="vérifier des fiches avant de les déposer")
+    validate.add_argument("files", nargs="+", type=Path, metavar="FICHIER")
+    validate.add_argument("--structure", default="", help="nom de la structure (dossier de dépôt)")
+    validate.set_defaults(handler=cmd_validate)
+
+    template = sub.add_parser("template", parents=[common], help="écrire la fiche de situation vierge")
+    template.add_argument("out", nargs="?", type=Path, default=Path("Fiche de situation.xlsx"), metavar="FICHIER")
+    template.set_defaults(handler=cmd_template)
+
+    check = sub.add_parser("check", parents=[common, remote], help="vérifier la configuration et l'accès à l'espace")
+    check.set_defaults(handler=cmd_check)
+
+    status = sub.add_parser("status", parents=[common, remote], help="dernières synchronisations")
+    status.set_defaults(handler=cmd_status)
+
+    demo = sub.add_parser("demo", parents=[common], help="démonstration sur un serveur WebDAV local fictif")
+    demo.add_argument("--output", type=Path, default=Path("resana-sync-demo"), metavar="DOSSIER",
+                      help="où laisser le tableau et les retours (par défaut : ./resana-sync-demo)")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def configure_logging(verbose: bool, debug: bool) -> None:
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    log.setLevel(level)
+
+
+# --- commands -----------------------------------------------------------------
+
+
+def load_settings_from(args: argparse.Namespace):
+    from .config import load_settings
+
+    flags = {
+        "remote.type": "local" if args.local else "webdav" if args.webdav else None,
+        "remote.path": str(args.local) if args.local else None,
+        "remote.url": args.webdav,
+        "state.dir": str(args.state_dir) if args.state_dir else None,
+    }
+    return load_settings(args.config, flags=flags)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner import run_once
+
+    settings = load_settings_from(args)
+    report = run_once(settings, dry_run=args.dry_run, trigger="manuel")
+    print(format_run_report(report))
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .runner import validate_files
+
+    results = validate_files(args.files, structure=args.structure, today=dt.date.today())
+    from .reports import text_report
+
+    print(text_report(results))
+    return EXIT_REJECTED_ROWS if any(r.rejected_rows or r.outcome.value == "rejeté" for r in results) else EXIT_OK
+
+
+def cmd_template(args: argparse.Namespace) -> int:
+    from .schema import load_schema
+    from .template import build_template
+
+    args.out.write_bytes(build_template(load_schema()))
+    print(f"Fiche vierge écrite : {args.out.resolve()}")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .runner import check_access
+
+    settings = load_settings_from(args)
+    for line in check_access(settings):
+        print(line)
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .runner import status_lines
+
+    settings = load_settings_from(args)
+    for line in status_lines(settings):
+        print(line)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    result = run_demo(args.output)
+    print(format_run_report(result.report))
+    print()
+    print(f"Tableau de suivi partagé : {result.workbook}")
+    if result.reports:
+        print(f"Retours aux partenaires : {result.reports_dir}")
+    print(f"Dossier de la démonstration : {result.output}")
+    return EXIT_OK
+
+
+# --- output -----------------------------------------------------------------------
+
+
+def format_run_report(report) -> str:
+    from .records import Outcome
+
+    o = report.outcomes
+    title = "Simulation (rien n'a été écrit)" if report.dry_run else "Synchronisation terminée"
+    lines = [
+        f"{title} — {report.started_at:%d/%m/%Y %H:%M}",
+        f"  Fichiers vus : {len(report.files)} (importés : {o[Outcome.IMPORTED]}, mis à jour : "
+        f"{o[Outcome.UPDATED]}, déjà importés : {o[Outcome.UNCHANGED]}, rejetés : {o[Outcome.REJECTED]}, "
+        f"ignorés : {o[Outcome.IGNORED]}, reportés : {o[Outcome.DEFERRED]})",
+        f"  Lignes rejetées : {report.rejected_rows}",
+        f"  Situations : {report.situations} ; contributions : {report.contributions}",
+    ]
+    if report.dry_run:
+        lines.append("  Changements prévus :" if report.plan_lines else "  Aucun changement prévu.")
+        lines.extend(f"    - {line}" for line in report.plan_lines)
+    elif report.pushed:
+        lines.append("  Tableau partagé mis à jour (copie de l'ancienne version dans Archives).")
+    elif not report.workbook_changed:
+        lines.append("  Rien de nouveau : le tableau partagé n'a pas été modifié.")
+    if report.reports_written:
+        lines.append(f"  Retours écrits pour : {', '.join(report.reports_written)}")
+    lines.extend(f"  Attention : {w}" for w in report.warnings)
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

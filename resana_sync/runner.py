@@ -1,0 +1,187 @@
+"""Wiring for the commands: settings -> storage, state and lock -> one sync.
+
+Kept apart from ``cli`` (which only talks to the user) and from ``sync`` (which only
+knows the stages), so that the scheduled service and the demo start runs the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from .config import RemoteSettings, Settings
+from .errors import ResanaError, SyncAlreadyRunning
+from .records import FileResult, Outcome
+from .schema import load_schema
+from .state import State
+from .storage.base import Storage, sha256_bytes
+from .sync import RunReport, ensure_complete, run_sync
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "state.sqlite"
+LOCK_FILE = "run.lock"
+HOLDER_FILE = "run.holder.json"
+
+
+def open_storage(remote: RemoteSettings) -> Storage:
+    if remote.kind == "local":
+        from .storage.local import LocalFolderStorage
+
+        assert remote.path is not None
+        return LocalFolderStorage(remote.path)
+    from .storage.webdav import WebDAVStorage
+
+    assert remote.url is not None
+    return WebDAVStorage(
+        remote.url,
+        username=remote.username,
+        password=remote.password.reveal() if remote.password else None,
+        token=remote.token.reveal() if remote.token else None,
+        ca_bundle=str(remote.ca_bundle) if remote.ca_bundle else None,
+        connect_timeout=remote.connect_timeout,
+        read_timeout=remote.read_timeout,
+        retries=remote.retries,
+    )
+
+
+@contextmanager
+def run_lock(state_dir: Path, trigger: str) -> Iterator[None]:
+    """One run at a time on this machine, across processes (nightly service and manual runs).
+    The lock is a kernel lock: a crashed holder releases it."""
+    lock = FileLock(str(state_dir / LOCK_FILE), blocking=False)
+    holder = state_dir / HOLDER_FILE
+    try:
+        lock.acquire()
+    except Timeout:
+        raise SyncAlreadyRunning(
+            f"Une synchronisation est déjà en cours ({_describe_holder(holder)}). "
+            "Attendez qu'elle se termine, puis relancez."
+        ) from None
+    try:
+        holder.write_text(json.dumps({"pid": os.getpid(), "trigger": trigger,
+                                      "started": dt.datetime.now().isoformat(timespec="seconds")}))
+        yield
+    finally:
+        holder.unlink(missing_ok=True)
+        lock.release()
+
+
+def _describe_holder(holder: Path) -> str:
+    try:
+        info = json.loads(holder.read_text())
+        started = dt.datetime.fromisoformat(info["started"])
+        return f"lancée à {started:%H:%M} ({info['trigger']}, processus {info['pid']})"
+    except (OSError, ValueError, KeyError):
+        return "par un autre processus"
+
+
+def run_once(settings: Settings, *, dry_run: bool = False, trigger: str = "manuel",
+             now: dt.datetime | None = None) -> RunReport:
+    schema = load_schema(settings.schema_path)
+    if dry_run:
+        return _dry_run(settings, schema, now)
+    settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with run_lock(settings.state_dir, trigger):
+        state = State(settings.state_dir / STATE_FILE)
+        storage = open_storage(settings.remote)
+        run_id = state.start_run(trigger)
+        try:
+            report = run_sync(storage, settings, schema, state, now=now)
+        except ResanaError as exc:
+            state.finish_run(run_id, False, {"erreur": type(exc).__name__})
+            raise
+        finally:
+            storage.close()
+        state.finish_run(run_id, report.complete, run_summary(report))
+    ensure_complete(report)
+    return report
+
+
+def _dry_run(settings: Settings, schema, now: dt.datetime | None) -> RunReport:
+    """A dry run writes nothing anywhere, not even the local state: it works on a copy."""
+    with tempfile.TemporaryDirectory(prefix="resana-sync-dry-") as tmp:
+        copy = Path(tmp) / STATE_FILE
+        original = settings.state_dir / STATE_FILE
+        if original.exists():
+            shutil.copy2(original, copy)
+        storage = open_storage(settings.remote)
+        try:
+            return run_sync(storage, settings, schema, State(copy), dry_run=True, now=now)
+        finally:
+            storage.close()
+
+
+def run_summary(report: RunReport) -> dict[str, object]:
+    return {
+        "fichiers": len(report.files),
+        **{outcome.value: count for outcome, count in report.outcomes.items()},
+        "lignes_rejetees": report.rejected_rows,
+        "situations": report.situations,
+        "contributions": report.contributions,
+        "tableau_envoye": report.pushed,
+    }
+
+
+def validate_files(paths: list[Path], *, structure: str, today: dt.date) -> list[FileResult]:
+    """What a sync would say of these files, without any remote: for partners and the coordinator."""
+    from . import intake
+
+    schema = load_schema()
+    results = []
+    for path in paths:
+        result = FileResult(structure=structure, path=path.name, outcome=Outcome.IGNORED)
+        if intake.is_artefact(path.name):
+            results.append(result)
+            continue
+        data = path.read_bytes()
+        validation = intake.check_file(path, schema, display_name=path.name, structure=structure,
+                                       source_path=path.name, sha256=sha256_bytes(data), today=today)
+        result.records = list(validation.records)
+        result.problems = list(validation.problems)
+        result.rejected_rows = validation.rejected_rows
+        result.outcome = Outcome.REJECTED if validation.file_rejected or not validation.records else Outcome.IMPORTED
+        results.append(result)
+    return results
+
+
+def check_access(settings: Settings) -> list[str]:
+    from .sync import discover_partners
+
+    load_schema(settings.schema_path)
+    storage = open_storage(settings.remote)
+    try:
+        partners = discover_partners(storage, settings.space, settings.partners)
+        workbook = storage.stat(settings.space.workbook)
+    finally:
+        storage.close()
+    where = settings.remote.url or str(settings.remote.path)
+    lines = [
+        "Configuration valide.",
+        f"Espace joint : {where}",
+        f"Dossiers de dépôt : {len(partners)} ({', '.join(partners)})" if partners
+        else f"Aucun dossier de partenaire sous « {settings.space.inbox_root} ».",
+        "Tableau partagé : présent." if workbook else "Tableau partagé : absent (il sera créé au premier envoi).",
+    ]
+    return lines
+
+
+def status_lines(settings: Settings) -> list[str]:
+    path = settings.state_dir / STATE_FILE
+    if not path.exists():
+        return [f"Aucune synchronisation enregistrée (état local : {settings.state_dir})."]
+    state = State(path)
+    last = state.last_success()
+    return [
+        f"État local : {path}",
+        f"Dernière synchronisation réussie : {last:%d/%m/%Y %H:%M}" if last else "Aucune synchronisation réussie.",
+    ]

@@ -1,0 +1,340 @@
+"""One run: list -> fetch -> validate -> plan -> apply -> push -> report.
+
+This is the only module that strings the stages together. It does no printing and
+raises only ``ResanaError`` subclasses; per-file problems never stop the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import intake
+from .config import Settings
+from .errors import (
+    AuthenticationError,
+    FeatureLossRefused,
+    PreconditionFailed,
+    RemoteNotFound,
+    StorageError,
+    SyncIncomplete,
+)
+from .merge import Plan, plan_merge
+from .records import FileResult, Outcome, Problem, Severity
+from .reports import partner_report
+from .schema import FormSchema
+from .space import GuardedStorage, Space
+from .state import State
+from .storage.base import Entry, Storage
+from .storage.publish import conflict_copy_name, publish_workbook
+from .template import build_template
+from .workbook import SharedWorkbook
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    """What a run did, without personal data: counts, situation ids, structure names."""
+
+    started_at: dt.datetime
+    dry_run: bool = False
+    files: list[FileResult] = field(default_factory=list)
+    plan_lines: list[str] = field(default_factory=list)
+    situations: int = 0
+    contributions: int = 0
+    workbook_changed: bool = False
+    pushed: bool = False
+    conflict_copy: str | None = None
+    reports_written: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for f in self.files if f.outcome is outcome)
+
+    @property
+    def outcomes(self) -> Counter[Outcome]:
+        return Counter(f.outcome for f in self.files)
+
+    @property
+    def rejected_rows(self) -> int:
+        return sum(f.rejected_rows for f in self.files)
+
+    @property
+    def complete(self) -> bool:
+        return self.conflict_copy is None and self.count(Outcome.DEFERRED) == 0
+
+
+@dataclass
+class _RemoteWorkbook:
+    data: bytes | None
+    sha256: str | None
+    etag: str | None
+
+
+def run_sync(
+    storage: Storage,
+    settings: Settings,
+    schema: FormSchema,
+    state: State,
+    *,
+    dry_run: bool = False,
+    now: dt.datetime | None = None,
+) -> RunReport:
+    now = now or dt.datetime.now().replace(microsecond=0)
+    report = RunReport(started_at=now, dry_run=dry_run)
+    space = settings.space
+    guarded = GuardedStorage(storage, space)
+    with tempfile.TemporaryDirectory(prefix="resana-sync-") as tmp:
+        workdir = Path(tmp)
+        report.files = collect_forms(guarded, settings, schema, state, workdir, now)
+        records = [r for f in report.files for r in f.records]
+        _merge_and_push(guarded, settings, schema, state, records, report, workdir, now)
+        if not dry_run:
+            _write_partner_reports(guarded, space, report, workdir, now)
+            _refresh_template(guarded, space, schema, workdir, report)
+            if report.pushed or not report.workbook_changed:
+                for result in report.files:
+                    if result.outcome is not Outcome.DEFERRED:
+                        state.record_file(result.path, result.sha256, result.outcome.value, now)
+    return report
+
+
+# --- intake -----------------------------------------------------------------
+
+
+def discover_partners(storage: Storage, space: Space, configured: tuple[str, ...]) -> list[str]:
+    """Partner structures: the configured folder names, else every folder under the inbox root."""
+    entries = storage.list(space.inbox_root)
+    folders = sorted(e.name for e in entries if e.is_dir)
+    if not configured:
+        return folders
+    missing = [name for name in configured if name not in folders]
+    for name in missing:
+        log.warning("dossier de dépôt configuré introuvable : %s", name)
+    return [name for name in configured if name in folders]
+
+
+def collect_forms(
+    storage: Storage,
+    settings: Settings,
+    schema: FormSchema,
+    state: State,
+    workdir: Path,
+    now: dt.datetime,
+) -> list[FileResult]:
+    results: list[FileResult] = []
+    for structure in discover_partners(storage, settings.space, settings.partners):
+        for entry in sorted(storage.list(settings.space.inbox(structure)), key=lambda e: e.path):
+            if entry.is_dir:
+                continue
+            results.append(_take_file(storage, settings, schema, state, structure, entry, workdir, now))
+    log.info("%d fichiers vus dans %d dossiers de dépôt", len(results), len({r.structure for r in results}))
+    return results
+
+
+def _take_file(
+    storage: Storage,
+    settings: Settings,
+    schema: FormSchema,
+    state: State,
+    structure: str,
+    entry: Entry,
+    workdir: Path,
+    now: dt.datetime,
+) -> FileResult:
+    result = FileResult(structure=structure, path=entry.path, outcome=Outcome.IGNORED, seen_at=now)
+    if intake.is_artefact(entry.name):
+        return result
+    if entry.size is not None and entry.size > settings.max_file_bytes:
+        return _rejected(result, f"Fichier trop volumineux ({entry.size // 1024} Ko) : une fiche fait "
+                         f"au plus {settings.max_file_bytes // (1024 * 1024)} Mo. Déposez un fichier plus petit.")
+    try:
+        local = _download_stable(storage, entry, workdir, settings.max_file_bytes)
+    except AuthenticationError:
+        raise
+    except StorageError as exc:
+        result.outcome = Outcome.DEFERRED
+        result.message = f"Fichier non lu cette fois ({exc.message}) ; il sera repris à la prochaine synchronisation."
+        return result
+    result.sha256 = local.sha256
+    validation = intake.check_file(
+        local.local_path, schema, display_name=entry.name, structure=structure,
+        source_path=entry.path, sha256=local.sha256, today=now.date(),
+    )
+    result.records = list(validation.records)
+    result.problems = list(validation.problems)
+    result.rejected_rows = validation.rejected_rows
+    result.outcome = _outcome(state, entry.path, local.sha256, validation)
+    result.message = _summary_message(result)
+    return result
+
+
+def _download_stable(storage: Storage, entry: Entry, workdir: Path, max_bytes: int):
+    """Download, then check the file did not change meanwhile: a partner still saving it
+    (or a sync client still uploading) makes it 'in flux', taken at the next run."""
+    from .errors import InFlux
+
+    local = storage.download(entry.path, workdir / f"form-{abs(hash(entry.path))}", max_bytes=max_bytes)
+    after = storage.stat(entry.path)
+    moved = after is None or after.size != local.size or (
+        entry.etag is not None and after.etag is not None and after.etag != entry.etag
+    )
+    if moved or (entry.size is not None and entry.size != local.size):
+        raise InFlux("le fichier était en cours d'enregistrement")
+    return local
+
+
+def _outcome(state: State, path: str, sha256: str, validation) -> Outcome:
+    if validation.file_rejected or not validation.records:
+        return Outcome.REJECTED
+    seen = state.file_seen(path)
+    if seen is None:
+        return Outcome.IMPORTED
+    return Outcome.UNCHANGED if seen[0] == sha256 else Outcome.UPDATED
+
+
+def _rejected(result: FileResult, message: str) -> FileResult:
+    result.outcome = Outcome.REJECTED
+    result.message = message
+    result.problems = [Problem(Severity.ERROR, message, file=result.name, code="file-too-large")]
+    return result
+
+
+def _summary_message(result: FileResult) -> str:
+    accepted = len(result.records)
+    if result.outcome is Outcome.REJECTED and not accepted:
+        errors = [p.message for p in result.problems if p.row is None and p.severity is Severity.ERROR]
+        return errors[0] if errors else "Aucune ligne n'a pu être importée : voir le détail des problèmes."
+    parts = [f"{accepted} ligne(s) acceptée(s)"]
+    if result.rejected_rows:
+        parts.append(f"{result.rejected_rows} ligne(s) rejetée(s)")
+    return ", ".join(parts)
+
+
+# --- merge and push ---------------------------------------------------------
+
+
+def _merge_and_push(
+    storage: Storage,
+    settings: Settings,
+    schema: FormSchema,
+    state: State,
+    records: list,
+    report: RunReport,
+    workdir: Path,
+    now: dt.datetime,
+) -> None:
+    path = settings.space.workbook
+    for attempt in range(1, settings.push_attempts + 1):
+        remote = _read_workbook(storage, path, workdir)
+        book = SharedWorkbook.open(remote.data, schema)
+        snapshot = book.snapshot()
+        pushed = state.pushed() or None
+        plan: Plan = plan_merge(snapshot, records, pushed, schema=schema, now=now)
+        report.plan_lines = plan.describe()
+        if report.dry_run:
+            report.workbook_changed = not plan.is_empty
+            _count_workbook(report, book)
+            return
+        book.apply(plan)
+        journal_rows = book.add_journal(report.files, now)
+        report.workbook_changed = remote.data is None or not plan.is_empty or journal_rows > 0
+        _count_workbook(report, book)
+        if not report.workbook_changed:
+            return
+        _refuse_feature_loss(book, settings)
+        new_bytes = book.to_bytes()
+        try:
+            published = publish_workbook(
+                storage, path, new_bytes,
+                expected_sha256=remote.sha256, expected_etag=remote.etag,
+                archive_folder=settings.space.archives, keep_archives=settings.keep_archives, now=now,
+            )
+        except PreconditionFailed:
+            log.warning("le tableau a été modifié pendant la fusion (essai %d/%d) : nouvelle fusion",
+                        attempt, settings.push_attempts)
+            continue
+        state.save_pushed(plan.pushed_after)
+        state.save_workbook_version(published.sha256, published.etag)
+        report.pushed = True
+        return
+    report.conflict_copy = conflict_copy_name(path, now)
+    storage.upload(report.conflict_copy, new_bytes, if_none_match=True)
+    report.warnings.append(
+        "Le tableau partagé a été modifié pendant chaque tentative de fusion : la version fusionnée "
+        f"a été enregistrée à côté, sous « {report.conflict_copy} ». Fermez le tableau puis relancez."
+    )
+
+
+def _read_workbook(storage: Storage, path: str, workdir: Path) -> _RemoteWorkbook:
+    entry = storage.stat(path)
+    if entry is None:
+        return _RemoteWorkbook(None, None, None)
+    try:
+        local = storage.download(path, workdir / "workbook.xlsx")
+    except RemoteNotFound:
+        return _RemoteWorkbook(None, None, None)
+    return _RemoteWorkbook(local.local_path.read_bytes(), local.sha256, local.etag)
+
+
+def _count_workbook(report: RunReport, book: SharedWorkbook) -> None:
+    snapshot = book.snapshot()
+    report.situations = len(snapshot.suivi)
+    report.contributions = len(snapshot.contributions)
+
+
+def _refuse_feature_loss(book: SharedWorkbook, settings: Settings) -> None:
+    losses = book.feature_losses()
+    if losses and not settings.accept_feature_loss:
+        listed = "; ".join(losses)
+        raise FeatureLossRefused(
+            f"Le tableau partagé contient des éléments que l'enregistrement ferait disparaître ({listed}). "
+            "Rien n'a été envoyé. Retirez-les du tableau (par exemple, remplacez les commentaires "
+            "modernes par des notes), ou acceptez cette perte avec accept_feature_loss = true "
+            "dans la section [workbook] de la configuration."
+        )
+
+
+# --- partner reports and template --------------------------------------------
+
+
+def _write_partner_reports(storage: Storage, space: Space, report: RunReport, workdir: Path, now: dt.datetime) -> None:
+    by_partner: dict[str, list[FileResult]] = {}
+    for result in report.files:
+        if result.outcome is not Outcome.IGNORED:
+            by_partner.setdefault(result.structure, []).append(result)
+    for structure, results in sorted(by_partner.items()):
+        name, content = partner_report(structure, results, now)
+        folder = space.returns(structure)
+        target = f"{folder}/{name}"
+        if _same_content(storage, target, content, workdir):
+            continue
+        storage.make_folder(folder)
+        storage.upload(target, content)
+        report.reports_written.append(structure)
+
+
+def _same_content(storage: Storage, path: str, content: bytes, workdir: Path) -> bool:
+    if storage.stat(path) is None:
+        return False
+    local = storage.download(path, workdir / "existing-report")
+    return local.local_path.read_bytes() == content
+
+
+def _refresh_template(storage: Storage, space: Space, schema: FormSchema, workdir: Path, report: RunReport) -> None:
+    content = build_template(schema)
+    if _same_content(storage, space.template_path, content, workdir):
+        return
+    storage.make_folder(space.templates)
+    storage.upload(space.template_path, content)
+
+
+def ensure_complete(report: RunReport) -> None:
+    """Raise when the run could not do all it should (the CLI exits non-zero)."""
+    if report.conflict_copy:
+        raise SyncIncomplete(report.warnings[-1])
