@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", parents=[common, remote], help="dernières synchronisations")
     status.set_defaults(handler=cmd_status)
 
+    serve = sub.add_parser("serve", parents=[common, remote],
+                           help="service planifié : chaque nuit et avant chaque réunion")
+    serve.set_defaults(handler=cmd_serve)
+
     demo = sub.add_parser("demo", parents=[common], help="démonstration sur un serveur WebDAV local fictif")
     demo.add_argument("--output", type=Path, default=Path("resana-sync-demo"), metavar="DOSSIER",
                       help="où laisser le tableau et les retours (par défaut : ./resana-sync-demo)")
@@ -166,6 +170,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     settings = load_settings_from(args)
     for line in status_lines(settings):
         print(line)
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .runner import last_success, run_once
+    from .service import serve
+
+    settings = load_settings_from(args)
+    log.setLevel(min(log.level, logging.INFO))  # a service's journal says when it ran
+    serve(settings, lambda trigger: run_once(settings, trigger=trigger), last_success(settings))
     return EXIT_OK
 
 

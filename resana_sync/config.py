@@ -198,7 +198,29 @@ def _build(values: dict[str, Any], base: Path, environ: Mapping[str, str], probl
         nightly=_text(values, "schedule.nightly", "03:30", problems),
         meetings=tuple(values.get("schedule.meetings", [])),
     )
+    _check_schedule(settings, problems)
     return settings
+
+
+def _check_schedule(settings: Settings, problems: list[str]) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    import datetime as dt
+
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"[schedule] timezone : fuseau horaire inconnu « {settings.timezone} »")
+    try:
+        at = dt.time.fromisoformat(settings.nightly)
+        if at.hour == 2:
+            problems.append("[schedule] nightly : évitez 02:00-02:59, heure sautée ou doublée aux changements d'heure")
+    except ValueError:
+        problems.append(f"[schedule] nightly : heure HH:MM attendue, pas « {settings.nightly} »")
+    for meeting in settings.meetings:
+        try:
+            dt.date.fromisoformat(str(meeting))
+        except ValueError:
+            problems.append(f"[schedule] meetings : date AAAA-MM-JJ attendue, pas « {meeting} »")
 
 
 def _build_remote(values: dict[str, Any], base: Path, environ: Mapping[str, str], problems: list[str]) -> RemoteSettings:

@@ -175,12 +175,16 @@ def check_access(settings: Settings) -> list[str]:
     return lines
 
 
+def last_success(settings: Settings) -> dt.datetime | None:
+    path = settings.state_dir / STATE_FILE
+    return State(path).last_success() if path.exists() else None
+
+
 def status_lines(settings: Settings) -> list[str]:
     path = settings.state_dir / STATE_FILE
     if not path.exists():
         return [f"Aucune synchronisation enregistrée (état local : {settings.state_dir})."]
-    state = State(path)
-    last = state.last_success()
+    last = last_success(settings)
     return [
         f"État local : {path}",
         f"Dernière synchronisation réussie : {last:%d/%m/%Y %H:%M}" if last else "Aucune synchronisation réussie.",
