@@ -48,16 +48,30 @@ class Problem:
     value: str | None = None
     hint: str | None = None
     code: str = ""
+    # the reason alone ("cette date n'existe pas"), for reports that show file/row/column apart
+    reason: str = ""
 
 
 @dataclass(frozen=True)
 class RawRow:
-    """One form row as read from a file: labels as the partner wrote them -> raw cell values."""
+    """One form row as read from a file: labels as the partner wrote them -> raw cell values.
+
+    Cell values keep the type the reader gave them (``str``, ``float``, ``int``, ``bool``,
+    ``date``/``datetime``), so validation can tell an identifier typed as a number from
+    one typed as text. The file-level fields are the same object on every row of a file.
+    """
 
     row_number: int
     cells: Mapping[str, Any]
     # label -> spreadsheet coordinates for messages, e.g. {"Nom": "B5"}
     positions: Mapping[str, str] = field(default_factory=dict)
+    # label -> row the partner sees for that value (differs from row_number in a vertical fiche)
+    label_rows: Mapping[str, int] = field(default_factory=dict)
+    header_row: int | None = None
+    # free text found outside the table (titles above the header): checked against the structure
+    titles: tuple[str, ...] = ()
+    # day 0 of the workbook's serial dates, to read a date typed in a General cell
+    serial_epoch: dt.date = dt.date(1899, 12, 30)
 
 
 @dataclass(frozen=True)

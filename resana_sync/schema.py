@@ -35,7 +35,7 @@ class FieldSpec:
     minimum: int | None = None
     format: str | None = None               # "ine", "contact"
     long_text: bool = False
-    age_rule: dict[str, int] | None = None
+    age_rule: dict[str, Any] | None = None   # see x-age in the schema file
     flag_when: dict[str, Any] | None = None
 
     @property

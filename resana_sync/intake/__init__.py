@@ -1,0 +1,114 @@
+"""Intake: from a partner's file to ``RawRow``s, with guards against broken or hostile files.
+
+Public API (used by sync and the CLI):
+
+* ``is_artefact(name)`` — editor/system artefacts, never ingested nor reported;
+* ``read_rows(path, display_name)`` — the form rows, or ``IntakeError`` (French, for the partner);
+* ``check_file(path, schema, ...)`` — ``read_rows`` then ``validate.validate_rows``; never raises
+  for bad content: an unreadable file becomes one whole-file ``Problem``.
+
+``display_name`` is the name the partner knows the file by; it is not logged (names of
+files often contain a young person's name).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import IntakeError
+from ..records import Problem, RawRow, Severity
+from ..schema import FormSchema, load_schema
+from ..validate import Validation, validate_rows
+from .artefacts import is_artefact
+from .guards import DEFAULT_LIMITS, Limits, check_file_size, check_zip_container, run_with_deadline
+from .layout import find_form
+from .readers import read_sheets
+from .sniff import Format, sniff
+
+__all__ = ["Format", "Limits", "check_file", "is_artefact", "read_rows"]
+
+logger = logging.getLogger(__name__)
+
+_ZIP_FORMATS = (Format.XLSX, Format.ODS)
+
+
+@lru_cache(maxsize=1)
+def _default_schema() -> FormSchema:
+    return load_schema()
+
+
+def read_rows(
+    path: Path, display_name: str, *, schema: FormSchema | None = None, limits: Limits = DEFAULT_LIMITS
+) -> list[RawRow]:
+    """The form rows of one partner file; ``IntakeError`` when it cannot be read at all."""
+    schema = schema or _default_schema()
+    check_file_size(path, limits)
+    fmt = sniff(path)
+    logger.debug("intake: format %s", fmt.name)
+    if not fmt.readable:
+        raise IntakeError(_unsupported_message(fmt))
+    if fmt in _ZIP_FORMATS:
+        check_zip_container(path, limits)
+    sheets = run_with_deadline(lambda: read_sheets(path, fmt), limits.parse_seconds)
+    return find_form(sheets, schema.label_index())
+
+
+def check_file(
+    path: Path,
+    schema: FormSchema,
+    *,
+    display_name: str,
+    structure: str,
+    source_path: str,
+    sha256: str,
+    today: dt.date,
+    known_structures: Iterable[str] = (),
+    limits: Limits = DEFAULT_LIMITS,
+) -> Validation:
+    """Read and validate one file; bad content ends in problems, never in an exception."""
+    try:
+        rows = read_rows(path, display_name, schema=schema, limits=limits)
+    except IntakeError as exc:
+        problem = Problem(
+            severity=Severity.ERROR,
+            message=f"{display_name} : {exc.message}",
+            file=display_name,
+            reason=exc.message,
+            code="fichier-illisible",
+        )
+        return Validation(records=[], problems=[problem], rejected_rows=0, file_rejected=True)
+    return validate_rows(
+        rows,
+        schema,
+        file=display_name,
+        structure=structure,
+        source_path=source_path,
+        sha256=sha256,
+        today=today,
+        known_structures=known_structures,
+    )
+
+
+def _unsupported_message(fmt: Format) -> str:
+    if fmt is Format.ENCRYPTED:
+        return (
+            "Ce classeur est protégé par mot de passe : il ne peut pas être lu. "
+            "Enregistrez-le sans mot de passe (Fichier > Informations > Protéger le classeur) puis déposez-le à nouveau."
+        )
+    if fmt is Format.HTML:
+        return (
+            "Ce fichier n'est pas un classeur mais une page web (HTML), souvent une page de connexion "
+            "enregistrée à la place du fichier ou un téléchargement qui a échoué. "
+            "Téléchargez de nouveau la fiche ou enregistrez-la depuis votre tableur, puis déposez-la."
+        )
+    if fmt is Format.EMPTY:
+        return "Le fichier est vide (0 octet) : le dépôt a sans doute été interrompu. Déposez-le à nouveau."
+    return (
+        f"Format non pris en charge : ce fichier est un(e) {fmt.value}, pas une fiche de situation. "
+        "Déposez la fiche au format Excel (.xlsx), LibreOffice (.ods) ou CSV, "
+        "de préférence à partir du modèle « Fiche de situation.xlsx »."
+    )

@@ -1,0 +1,140 @@
+"""Turn a partner file into grids of cell values, one per visible sheet.
+
+Spreadsheets (xlsx, xlsm, xls, ods) are read with python-calamine: it is fast, reads
+every format partners use, returns cached values for formulas and real ``date`` objects
+for date-formatted cells (1900 and 1904 epochs). What calamine does not give:
+
+* the workbook's epoch for a date typed in a *General* cell (it arrives as a float):
+  for xlsx it is read from ``xl/workbook.xml`` (``date1904``); xls and ods files use
+  the 1900 convention (day 0 = 30 December 1899), which is what Excel for Windows,
+  LibreOffice and OnlyOffice write;
+* hidden sheets come from calamine's ``sheets_metadata``, so openpyxl is not needed.
+
+Merged cells: the value of a vertically merged range is copied down its first column
+(a date merged over several form rows belongs to each of them); horizontal extents stay
+empty so a merged header never looks like a duplicated column.
+
+CSV: decoded as UTF-8 (with or without BOM), else cp1252; the delimiter is the most
+frequent of ``;``, ``,`` and tab in the first line. Row numbers are record numbers,
+i.e. the row numbers Excel or LibreOffice show when the partner opens the file; they
+equal line numbers unless a quoted cell spans several lines.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import python_calamine
+
+from ..errors import IntakeError
+from .sniff import Format
+
+logger = logging.getLogger(__name__)
+
+EPOCH_1900 = dt.date(1899, 12, 30)
+EPOCH_1904 = dt.date(1904, 1, 1)
+_DATE1904 = re.compile(rb"<(?:\w+:)?workbookPr\b[^>]*\bdate1904\s*=\s*[\"'](?:1|true)[\"']")
+
+
+@dataclass(frozen=True)
+class Sheet:
+    name: str
+    rows: list[list[Any]]          # rows[0] is spreadsheet row 1, rows[r][0] column A
+    serial_epoch: dt.date = EPOCH_1900
+
+
+def read_sheets(path: Path, fmt: Format) -> list[Sheet]:
+    """The visible sheets of a readable file, in workbook order."""
+    if fmt is Format.CSV:
+        return [Sheet(name="CSV", rows=read_csv_rows(path.read_bytes()))]
+    epoch = _xlsx_epoch(path) if fmt is Format.XLSX else EPOCH_1900
+    try:
+        workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+        try:
+            return [
+                _read_sheet(workbook, meta.name, epoch)
+                for meta in workbook.sheets_metadata
+                if meta.visible == python_calamine.SheetVisibleEnum.Visible
+                and meta.typ == python_calamine.SheetTypeEnum.WorkSheet
+            ]
+        finally:
+            workbook.close()
+    except python_calamine.CalamineError as exc:
+        logger.debug("calamine could not read the file", exc_info=True)
+        raise _unreadable(fmt, exc) from exc
+    except (ValueError, OSError) as exc:
+        logger.debug("calamine could not read the file", exc_info=True)
+        raise _unreadable(fmt, exc) from exc
+
+
+def _read_sheet(workbook: python_calamine.CalamineWorkbook, name: str, epoch: dt.date) -> Sheet:
+    sheet = workbook.get_sheet_by_name(name)
+    rows = [list(row) for row in sheet.to_python(skip_empty_area=False)]
+    _fill_vertical_merges(rows, sheet.merged_cell_ranges or [])
+    return Sheet(name=name, rows=rows, serial_epoch=epoch)
+
+
+def _fill_vertical_merges(rows: list[list[Any]], ranges: list[tuple[tuple[int, int], tuple[int, int]]]) -> None:
+    for (top, left), (bottom, _right) in ranges:
+        if top >= len(rows) or left >= len(rows[top]):
+            continue
+        value = rows[top][left]
+        for r in range(top + 1, min(bottom, len(rows) - 1) + 1):
+            if left < len(rows[r]) and rows[r][left] in ("", None):
+                rows[r][left] = value
+
+
+def _xlsx_epoch(path: Path) -> dt.date:
+    with zipfile.ZipFile(path) as archive:
+        if "xl/workbook.xml" not in archive.namelist():
+            return EPOCH_1900   # binary xlsb: calamine converts its date cells itself
+        with archive.open("xl/workbook.xml") as part:
+            # workbookPr sits near the top of workbook.xml; a bounded head is enough.
+            head = part.read(16 * 1024)
+    return EPOCH_1904 if _DATE1904.search(head) else EPOCH_1900
+
+
+def _unreadable(fmt: Format, exc: Exception) -> IntakeError:
+    text = str(exc).lower()
+    if "password" in text or "encrypt" in text:
+        return IntakeError(
+            f"Le fichier ({fmt.value}) est protégé par mot de passe et ne peut pas être lu. "
+            "Enregistrez-le sans mot de passe puis déposez-le à nouveau."
+        )
+    return IntakeError(
+        f"Le fichier ressemble à un {fmt.value} mais il est endommagé ou incomplet. "
+        "Ouvrez-le, enregistrez-le à nouveau puis déposez-le une nouvelle fois."
+    )
+
+
+def decode_text(data: bytes) -> str:
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise IntakeError(
+        "Le fichier CSV n'est ni en UTF-8 ni en Windows-1252 (encodage inconnu). "
+        "Enregistrez-le depuis votre tableur au format « CSV UTF-8 »."
+    )
+
+
+def read_csv_rows(data: bytes) -> list[list[Any]]:
+    text = decode_text(data)
+    first_line = text.split("\n", 1)[0]
+    delimiter = max((";", ",", "\t"), key=first_line.count)
+    try:
+        return [list(row) for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+    except csv.Error as exc:
+        raise IntakeError(
+            "Le fichier CSV est mal formé (guillemets non refermés ?). "
+            "Ouvrez-le dans votre tableur, vérifiez-le et enregistrez-le à nouveau."
+        ) from exc
