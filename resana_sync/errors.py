@@ -16,6 +16,8 @@ they occur (storage, intake, workbook) with ``raise ... from exc``.
     │   ├── InvalidListing           a listing that is not a WebDAV multistatus
     │   ├── UnsafePath               a name that would escape its folder, or a forbidden write
     │   ├── InFlux                   a file changed while we read it: next run
+    │   ├── TooLarge                 a file bigger than the allowed maximum (not downloaded)
+    │   ├── WriteNotVerified         the workbook read back after a write is not what we sent
     │   └── TransientRemoteError     5xx, 429, connection errors, timeouts (retryable)
     ├── IntakeError                  a partner file that cannot be read (the file is rejected)
     ├── WorkbookError                the shared workbook cannot be read or safely written
@@ -84,6 +86,14 @@ class UnsafePath(StorageError):
 
 class InFlux(StorageError):
     exit_code = 75
+
+
+class TooLarge(StorageError):
+    pass
+
+
+class WriteNotVerified(StorageError):
+    """The server kept something other than what we sent (e.g. an in-place write cut short)."""
 
 
 class TransientRemoteError(StorageError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import posixpath
+import tempfile
 import unicodedata
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -28,6 +29,10 @@ class Entry:
     size: int | None = None
     etag: str | None = None          # normalised (see normalise_etag); None when the server gives none
     modified: dt.datetime | None = None
+    # Other children of the same folder whose name is this one in another Unicode
+    # spelling (NFC vs NFD, e.g. from a Mac). They are not listed, so never imported
+    # twice; the caller reports them to the partner.
+    nfc_duplicates: int = 0
 
     @property
     def name(self) -> str:
@@ -41,6 +46,16 @@ class Download:
     path: str
     local_path: Path
     size: int
+    sha256: str
+    etag: str | None
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A small file read whole into memory (the shared workbook, an archive)."""
+
+    path: str
+    data: bytes
     sha256: str
     etag: str | None
 
@@ -83,8 +98,21 @@ class Storage(ABC):
     def delete(self, path: str) -> None:
         """Remove the file at ``path`` (used only to prune old archives)."""
 
+    def read_bytes(self, path: str, *, max_bytes: int | None = None) -> Blob:
+        """Fetch ``path`` whole into memory, through ``download`` so the same checks apply."""
+        with tempfile.TemporaryDirectory(prefix="resana-sync-") as tmp:
+            fetched = self.download(path, Path(tmp) / "blob", max_bytes=max_bytes)
+            data = fetched.local_path.read_bytes()
+        return Blob(path=fetched.path, data=data, sha256=fetched.sha256, etag=fetched.etag)
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def normalise_etag(raw: str | None) -> str | None:

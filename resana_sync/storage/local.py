@@ -1,0 +1,161 @@
+"""The folder that the RESANA desktop client keeps in sync, as a storage backend.
+
+Behaves like WebDAV for the callers: conditional writes compare an ETag, here the
+sha256 of the content (a mtime-based tag would repeat the WebDAV same-second
+blind spot). The check-then-rename is not atomic against another local writer; the
+caller's read-back verification (publish) covers that window.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+from ..errors import PreconditionFailed, RemoteNotFound, StorageError, UnsafePath
+from ._local_io import replace_atomically, write_whole
+from ._names import NameMap, RawItem
+from .base import Download, Entry, Storage, clean_path
+
+log = logging.getLogger(__name__)
+
+# Temp files of the sync client (RESANA is Nextcloud-based) and our own: never a
+# finished file, never listed. Editor artefacts (~$x.xlsx, .DS_Store...) are still
+# listed: intake.is_artefact decides about those, for every backend alike.
+SYNC_CLIENT_TEMP_PATTERNS = (
+    "*.part",        # download in progress (also our own temp files)
+    "*.filepart",    # ownCloud/Nextcloud upload chunk
+    ".~*",           # Nextcloud temp download, LibreOffice lock
+    ".*.~*",         # Nextcloud ".name.~1a2b" temp download
+    ".sync_*",       # sync journal database
+    "._sync_*",      # sync journal database (older clients)
+    ".owncloudsync.log*",
+    "~*.tmp",        # Windows temp file left by a save
+)
+
+_CHUNK = 1 << 16
+
+
+def is_sync_client_temp(name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in SYNC_CLIENT_TEMP_PATTERNS)
+
+
+def _file_etag(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _modified(st: os.stat_result) -> dt.datetime:
+    return dt.datetime.fromtimestamp(st.st_mtime, dt.UTC)
+
+
+class LocalFolderStorage(Storage):
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+        self._names = NameMap()
+
+    def __repr__(self) -> str:
+        return f"LocalFolderStorage({str(self.root)!r})"
+
+    def _local(self, path: str) -> Path:
+        """The on-disk path for ``path``; refuses what a symlink would lead outside the root."""
+        stored = self._names.stored(clean_path(path))
+        target = self.root / stored if stored else self.root
+        if not target.resolve().is_relative_to(self.root):
+            raise UnsafePath("Chemin refusé : il sort du dossier de l'espace (lien symbolique).", path=path)
+        return target
+
+    def list(self, folder: str) -> list[Entry]:
+        folder = clean_path(folder)
+        target = self._local(folder)
+        try:
+            children = list(os.scandir(target))
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise RemoteNotFound("Dossier introuvable dans le dossier synchronisé.", path=folder) from exc
+        except OSError as exc:
+            raise StorageError(
+                "Impossible de lire un dossier du dossier synchronisé : vérifiez ses droits d'accès.", path=folder
+            ) from exc
+        items = []
+        for child in children:
+            if is_sync_client_temp(child.name):
+                continue
+            item = self._raw_item(child)
+            if item is not None:
+                items.append(item)
+        return self._names.entries(folder, items)
+
+    @staticmethod
+    def _raw_item(child: os.DirEntry[str]) -> RawItem | None:
+        """None for a file that vanished or cannot be read right now (the sync client is busy)."""
+        try:
+            st = child.stat()
+            if child.is_dir():
+                return RawItem(child.name, True, modified=_modified(st))
+            return RawItem(child.name, False, st.st_size, _file_etag(Path(child.path)), _modified(st))
+        except OSError:
+            log.debug("a child vanished or is unreadable during listing")
+            return None
+
+    def stat(self, path: str) -> Entry | None:
+        path = clean_path(path)
+        target = self._local(path)
+        try:
+            st = target.stat()
+            if target.is_dir():
+                return Entry(path, True, modified=_modified(st))
+            return Entry(path, False, st.st_size, _file_etag(target), _modified(st))
+        except FileNotFoundError:
+            return None
+
+    def download(self, path: str, dest: Path, *, max_bytes: int | None = None) -> Download:
+        path = clean_path(path)
+        source = self._local(path)
+        try:
+            with source.open("rb") as handle:
+                expected = os.fstat(handle.fileno()).st_size
+                size, digest = write_whole(
+                    dest,
+                    iter(lambda: handle.read(_CHUNK), b""),
+                    expected_size=expected,
+                    max_bytes=max_bytes,
+                    path=path,
+                )
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise RemoteNotFound("Fichier introuvable dans le dossier synchronisé.", path=path) from exc
+        # The ETag is the content hash, so it is exactly what we copied.
+        return Download(path, dest, size, digest, digest)
+
+    def upload(self, path: str, data: bytes, *, if_match: str | None = None, if_none_match: bool = False) -> str:
+        path = clean_path(path)
+        target = self._local(path)
+        current = self.stat(path)
+        if if_none_match and current is not None:
+            raise PreconditionFailed("Le fichier existe déjà dans le dossier synchronisé.", path=path)
+        if if_match is not None and (current is None or current.etag != if_match):
+            raise PreconditionFailed("Le fichier a été modifié par quelqu'un d'autre entre-temps.", path=path)
+        if not target.parent.is_dir():
+            raise RemoteNotFound("Le dossier de destination n'existe pas.", path=path)
+        try:
+            replace_atomically(target, bytes(data))
+        except OSError as exc:
+            raise StorageError(
+                "Impossible d'écrire dans le dossier synchronisé : vérifiez l'espace disque et les droits.", path=path
+            ) from exc
+        return hashlib.sha256(data).hexdigest()
+
+    def make_folder(self, folder: str) -> None:
+        self._local(folder).mkdir(parents=True, exist_ok=True)
+
+    def delete(self, path: str) -> None:
+        path = clean_path(path)
+        try:
+            self._local(path).unlink()
+        except FileNotFoundError as exc:
+            raise RemoteNotFound("Fichier introuvable dans le dossier synchronisé.", path=path) from exc

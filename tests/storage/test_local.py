@@ -1,0 +1,60 @@
+"""What only the local-folder backend has to do: the sync client's own files, atomic writes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from resana_sync.errors import UnsafePath
+from resana_sync.storage.local import SYNC_CLIENT_TEMP_PATTERNS, LocalFolderStorage, is_sync_client_temp
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["fiche.xlsx.part", ".~lock.fiche.xlsx#", ".sync_1a2b3c.db", "~WRL0001.tmp", ".fiche.xlsx.~1f2e", "x.filepart"],
+)
+def test_sync_client_temp_files_are_not_listed(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_bytes(b"partial")
+    (tmp_path / "fiche.xlsx").write_bytes(b"whole")
+    assert [e.name for e in LocalFolderStorage(tmp_path).list("")] == ["fiche.xlsx"]
+
+
+def test_editor_artefacts_are_left_to_intake(tmp_path: Path) -> None:
+    """~$x.xlsx or .DS_Store are real files on the remote too: intake.is_artefact decides, alike on every backend."""
+    assert not is_sync_client_temp("~$fiche.xlsx")
+    assert not is_sync_client_temp(".DS_Store")
+    assert len(SYNC_CLIENT_TEMP_PATTERNS) == len(set(SYNC_CLIENT_TEMP_PATTERNS))
+
+
+def test_write_is_atomic_and_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    storage = LocalFolderStorage(tmp_path)
+    storage.upload("Tableau.xlsx", b"old")
+
+    def crash(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(Exception, match="dossier synchronisé"):
+        storage.upload("Tableau.xlsx", b"new content")
+
+    assert (tmp_path / "Tableau.xlsx").read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["Tableau.xlsx"]
+
+
+def test_etag_is_the_content_hash_so_a_same_second_rewrite_is_seen(tmp_path: Path) -> None:
+    storage = LocalFolderStorage(tmp_path)
+    first = storage.upload("t.csv", b"aaaa")
+    (tmp_path / "t.csv").write_bytes(b"bbbb")
+    os.utime(tmp_path / "t.csv", (0, 0))
+    assert storage.stat("t.csv").etag != first
+
+
+def test_symlink_leading_outside_the_root_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "espace"
+    root.mkdir()
+    (tmp_path / "secret").mkdir()
+    (root / "Dépôts").symlink_to(tmp_path / "secret")
+    with pytest.raises(UnsafePath):
+        LocalFolderStorage(root).list("Dépôts")
