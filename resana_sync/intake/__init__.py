@@ -105,10 +105,15 @@ def _unsupported_message(fmt: Format) -> str:
             "enregistrée à la place du fichier ou un téléchargement qui a échoué. "
             "Téléchargez de nouveau la fiche ou enregistrez-la depuis votre tableur, puis déposez-la."
         )
+    if fmt is Format.DAMAGED:
+        return (
+            "Le classeur est endommagé ou incomplet (le dépôt a peut-être été interrompu). "
+            "Ouvrez-le, enregistrez-le à nouveau puis déposez-le une nouvelle fois."
+        )
     if fmt is Format.EMPTY:
         return "Le fichier est vide (0 octet) : le dépôt a sans doute été interrompu. Déposez-le à nouveau."
     return (
-        f"Format non pris en charge : ce fichier est un(e) {fmt.value}, pas une fiche de situation. "
+        f"Format non pris en charge ({fmt.value}) : ce fichier n'est pas une fiche de situation lisible. "
         "Déposez la fiche au format Excel (.xlsx), LibreOffice (.ods) ou CSV, "
         "de préférence à partir du modèle « Fiche de situation.xlsx »."
     )

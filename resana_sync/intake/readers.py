@@ -57,7 +57,9 @@ def read_sheets(path: Path, fmt: Format) -> list[Sheet]:
         return [Sheet(name="CSV", rows=read_csv_rows(path.read_bytes()))]
     epoch = _xlsx_epoch(path) if fmt is Format.XLSX else EPOCH_1900
     try:
-        workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+        # from_filelike detects the format from content; from_path trusts the extension.
+        with path.open("rb") as handle:
+            workbook = python_calamine.CalamineWorkbook.from_filelike(handle)
         try:
             return [
                 _read_sheet(workbook, meta.name, epoch)
@@ -67,10 +69,7 @@ def read_sheets(path: Path, fmt: Format) -> list[Sheet]:
             ]
         finally:
             workbook.close()
-    except python_calamine.CalamineError as exc:
-        logger.debug("calamine could not read the file", exc_info=True)
-        raise _unreadable(fmt, exc) from exc
-    except (ValueError, OSError) as exc:
+    except (python_calamine.CalamineError, ValueError, OSError) as exc:
         logger.debug("calamine could not read the file", exc_info=True)
         raise _unreadable(fmt, exc) from exc
 
@@ -103,8 +102,7 @@ def _xlsx_epoch(path: Path) -> dt.date:
 
 
 def _unreadable(fmt: Format, exc: Exception) -> IntakeError:
-    text = str(exc).lower()
-    if "password" in text or "encrypt" in text:
+    if isinstance(exc, python_calamine.PasswordError):
         return IntakeError(
             f"Le fichier ({fmt.value}) est protégé par mot de passe et ne peut pas être lu. "
             "Enregistrez-le sans mot de passe puis déposez-le à nouveau."

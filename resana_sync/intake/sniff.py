@@ -36,6 +36,7 @@ class Format(str, Enum):
     OTHER_ZIP = "archive zip qui n'est pas un classeur"
     OTHER_OLE2 = "document Office qui n'est pas un classeur"
     EMPTY = "fichier vide"
+    DAMAGED = "classeur endommagé ou incomplet"
     BINARY = "fichier d'un format inconnu"
 
     @property
@@ -83,7 +84,7 @@ def _sniff_zip(path: Path) -> Format:
                 return Format.WORD if b"text" in mimetype else Format.OTHER_ZIP
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):
         logger.debug("zip directory unreadable", exc_info=True)
-        return Format.OTHER_ZIP
+        return Format.DAMAGED
     if "xl/workbook.xml" in names or "xl/workbook.bin" in names:
         return Format.XLSX
     if "word/document.xml" in names:

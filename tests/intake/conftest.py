@@ -1,0 +1,101 @@
+"""Builders of partner files for intake tests: written the way Excel-like tools write them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+import xlsxwriter
+
+from resana_sync.intake import check_file
+from resana_sync.validate import Validation
+
+TODAY = dt.date(2025, 11, 20)
+
+HEADER = [
+    "Date de la fiche", "Nom", "Prénom", "Date de naissance", "Sexe", "INE", "Établissement", "Classe",
+    "Situation scolaire actuelle", "Motif(s)", "Absences (demi-journées, dernier mois)", "Famille informée",
+    "Professionnel référent", "Contact du référent", "Éléments de situation", "Actions déjà engagées",
+    "Demande à la cellule",
+]
+
+
+def good_row(**changes: Any) -> list[Any]:
+    """A valid form row (fictional), by header label; ``changes`` override by field position name."""
+    values = {
+        "Date de la fiche": dt.date(2025, 11, 4), "Nom": "DURAND", "Prénom": "Zoé",
+        "Date de naissance": dt.date(2012, 3, 12), "Sexe": "F", "INE": "", "Établissement": "Collège de la Corderie",
+        "Classe": "5e", "Situation scolaire actuelle": "Scolarisé(e)", "Motif(s)": "Absentéisme",
+        "Absences (demi-journées, dernier mois)": 4, "Famille informée": "Oui",
+        "Professionnel référent": "Mme Test (CPE)", "Contact du référent": "cpe@example.org",
+        "Éléments de situation": "", "Actions déjà engagées": "", "Demande à la cellule": "",
+    }
+    for key, value in changes.items():
+        values[_LABEL_BY_ARG[key]] = value
+    return [values[label] for label in HEADER]
+
+
+_LABEL_BY_ARG = {
+    "date_fiche": "Date de la fiche", "nom": "Nom", "prenom": "Prénom", "date_naissance": "Date de naissance",
+    "sexe": "Sexe", "ine": "INE", "etablissement": "Établissement", "classe": "Classe",
+    "situation_scolaire": "Situation scolaire actuelle", "motifs": "Motif(s)",
+    "absences": "Absences (demi-journées, dernier mois)", "famille_informee": "Famille informée",
+    "referent": "Professionnel référent", "contact_referent": "Contact du référent",
+    "elements": "Éléments de situation", "actions_engagees": "Actions déjà engagées", "demande": "Demande à la cellule",
+}
+
+
+def write_openpyxl(path: Path, rows: Sequence[Sequence[Any]], *, epoch_1904: bool = False) -> Path:
+    workbook = openpyxl.Workbook()
+    if epoch_1904:
+        workbook.epoch = openpyxl.utils.datetime.CALENDAR_MAC_1904
+    sheet = workbook.active
+    sheet.title = "Fiches"
+    for row in rows:
+        sheet.append(list(row))
+    for cells in sheet.iter_rows():
+        for cell in cells:
+            if isinstance(cell.value, dt.date):
+                cell.number_format = "DD/MM/YYYY"
+    workbook.save(path)
+    return path
+
+
+def write_xlsxwriter(path: Path, rows: Sequence[Sequence[Any]], *, start_row: int = 0) -> Path:
+    workbook = xlsxwriter.Workbook(str(path))
+    sheet = workbook.add_worksheet("Fiches")
+    date_format = workbook.add_format({"num_format": "dd/mm/yyyy"})
+    for r, row in enumerate(rows, start=start_row):
+        for c, value in enumerate(row):
+            if isinstance(value, dt.date):
+                sheet.write_datetime(r, c, dt.datetime.combine(value, dt.time()), date_format)
+            elif value not in ("", None):
+                sheet.write(r, c, value)
+    workbook.close()
+    return path
+
+
+def write_french_excel_csv(path: Path, rows: Sequence[Sequence[Any]]) -> Path:
+    """As French Excel's « CSV (séparateur : point-virgule) »: cp1252, ``;``, CRLF, dates as text."""
+    lines = [";".join(_csv_cell(v) for v in row) for row in rows]
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
+    return path
+
+
+def _csv_cell(value: Any) -> str:
+    text = value.strftime("%d/%m/%Y") if isinstance(value, dt.date) else str(value)
+    return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ';"\r\n') else text
+
+
+@pytest.fixture
+def check(schema) -> Callable[..., Validation]:
+    def run(path: Path, structure: str = "Collège de la Corderie", **kwargs: Any) -> Validation:
+        return check_file(
+            path, schema, display_name=path.name, structure=structure, source_path=f"Dépôts/{structure}/{path.name}",
+            sha256="0" * 64, today=kwargs.pop("today", TODAY), **kwargs,
+        )
+    return run

@@ -1,0 +1,113 @@
+"""Format comes from content, not from the extension; each unreadable kind is named in French."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import HEADER, good_row, write_french_excel_csv, write_openpyxl, write_xlsxwriter
+
+from resana_sync.errors import IntakeError
+from resana_sync.intake import read_rows
+from resana_sync.intake.sniff import Format, sniff
+from resana_sync.records import Severity
+
+SAMPLES = Path(__file__).parents[1] / "data" / "samples" / "Dépôts"
+
+
+def _fake_ole2(*stream_names: str) -> bytes:
+    """Enough of a compound file for sniffing: the magic, then directory names in UTF-16LE."""
+    body = b"".join(name.encode("utf-16-le") + b"\x00\x00" for name in stream_names)
+    return b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504 + body
+
+
+def test_xlsx_saved_as_xls_is_read_as_xlsx(tmp_path: Path) -> None:
+    path = write_openpyxl(tmp_path / "fiche.xls", [HEADER, good_row()])
+    assert sniff(path) is Format.XLSX
+    assert [r.cells["Nom"] for r in read_rows(path, path.name)] == ["DURAND"]
+
+
+def test_xlsm_extension_is_read(tmp_path: Path) -> None:
+    path = write_xlsxwriter(tmp_path / "fiche.xlsm", [HEADER, good_row()])
+    assert sniff(path) is Format.XLSX
+    assert len(read_rows(path, path.name)) == 1
+
+
+def test_ods_and_xls_by_content(tmp_path: Path) -> None:
+    ods = shutil.copy(SAMPLES / "PJJ" / "Situation MARTIN Léa.ods", tmp_path / "renamed.xlsx")
+    xls = shutil.copy(SAMPLES / "AEMO" / "fiche AEMO.xls", tmp_path / "renamed.csv")
+    assert sniff(Path(ods)) is Format.ODS
+    assert sniff(Path(xls)) is Format.XLS
+    assert read_rows(Path(ods), "x")[0].cells["Nom"] == "Martin"
+    assert read_rows(Path(xls), "x")[0].cells["Nom"] == "MOREAU"
+
+
+def test_csv_with_bom_named_xls_is_read_as_csv(tmp_path: Path) -> None:
+    path = tmp_path / "fiche.xls"
+    path.write_bytes("\ufeffNom,Prénom,Date de naissance\r\nDURAND,Zoé,12/03/2012\r\n".encode("utf-8"))
+    assert sniff(path) is Format.CSV
+    rows = read_rows(path, path.name)
+    assert (rows[0].row_number, rows[0].cells["Nom"], rows[0].cells["Prénom"]) == (2, "DURAND", "Zoé")
+
+
+@pytest.mark.parametrize(
+    ("content", "fmt", "words"),
+    [
+        (b"<!DOCTYPE html><html><head><title>Connexion RESANA</title></head></html>", Format.HTML, "page web (HTML)"),
+        (b"\xef\xbb\xbf\r\n  <html><body>Session expir\xc3\xa9e</body></html>", Format.HTML, "page de connexion"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", Format.PDF, "document PDF"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", Format.IMAGE, "image"),
+        (b"", Format.EMPTY, "vide"),
+        (_fake_ole2("Root Entry", "EncryptionInfo", "EncryptedPackage"), Format.ENCRYPTED, "protégé par mot de passe"),
+        (_fake_ole2("Root Entry", "WordDocument"), Format.OTHER_OLE2, "pas un classeur"),
+        (b'<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"/>', Format.XML, "XML"),
+        (b"\x00\x01\x02\x03binary\x00", Format.BINARY, "format inconnu"),
+    ],
+)
+def test_unreadable_kinds_are_named(tmp_path: Path, content: bytes, fmt: Format, words: str) -> None:
+    path = tmp_path / "fiche.xlsx"
+    path.write_bytes(content)
+    assert sniff(path) is fmt
+    with pytest.raises(IntakeError) as caught:
+        read_rows(path, path.name)
+    assert words in caught.value.message
+
+
+def test_word_document_renamed_xlsx_is_unsupported(tmp_path: Path) -> None:
+    path = tmp_path / "fiche.xlsx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<w:document/>")
+    assert sniff(path) is Format.WORD
+    with pytest.raises(IntakeError, match="Format non pris en charge.*traitement de texte"):
+        read_rows(path, path.name)
+
+
+def test_truncated_xlsx_is_named_damaged(tmp_path: Path) -> None:
+    good = write_openpyxl(tmp_path / "good.xlsx", [HEADER, good_row()])
+    path = tmp_path / "fiche.xlsx"
+    path.write_bytes(good.read_bytes()[:1500])
+    with pytest.raises(IntakeError, match="endommagé"):
+        read_rows(path, path.name)
+
+
+def test_check_file_turns_unreadable_file_into_one_whole_file_problem(tmp_path: Path, check) -> None:
+    path = tmp_path / "fiche.pdf"
+    path.write_bytes(b"%PDF-1.4\n")
+    result = check(path)
+    assert result.file_rejected is True
+    assert (result.records, result.rejected_rows) == ([], 0)
+    [problem] = result.problems
+    assert (problem.severity, problem.row, problem.file) == (Severity.ERROR, None, "fiche.pdf")
+    assert "Format non pris en charge (document PDF)" in problem.message
+
+
+def test_french_excel_csv_cp1252_semicolon_crlf(tmp_path: Path, check) -> None:
+    path = write_french_excel_csv(tmp_path / "export.csv", [HEADER, good_row(prenom="Zoé-Hélène", date_fiche=dt.date(2025, 11, 4))])
+    assert b"Zo\xe9-H\xe9l\xe8ne" in path.read_bytes()
+    result = check(path)
+    assert [r.fields["prenom"] for r in result.records] == ["Zoé-Hélène"]
+    assert result.records[0].fields["date_fiche"] == dt.date(2025, 11, 4)
