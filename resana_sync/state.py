@@ -1,0 +1,143 @@
+"""Local state of the connector (SQLite on local disk).
+
+It holds what cannot be read back cheaply or safely from the remote: the files seen
+with their content hash and outcome, the derived cells as last pushed (the base of
+the three-way merge), the runs, and the version of the workbook last written. Every
+write is one transaction. Values are JSON, dates as tagged ISO strings.
+
+If the file is lost, ``rebuild_from(snapshot)`` restores the pushed cells from the
+workbook's hidden metadata sheet; files are then simply read again, which the merge
+absorbs without duplicates (contributions are keyed, the Journal dedups on hashes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import ResanaError
+from .records import Outcome
+from .workbook.cells import decode_values, encode_values
+from .workbook.model import WorkbookSnapshot
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, sha256 TEXT NOT NULL, outcome TEXT NOT NULL, seen_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pushed (
+    situation_id TEXT PRIMARY KEY, cells TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, trigger TEXT NOT NULL, started_at TEXT NOT NULL,
+    finished_at TEXT, ok INTEGER, summary TEXT);
+CREATE TABLE IF NOT EXISTS workbook (
+    id INTEGER PRIMARY KEY CHECK (id = 1), sha256 TEXT NOT NULL, etag TEXT, saved_at TEXT NOT NULL);
+"""
+
+
+class StateError(ResanaError):
+    exit_code = 6
+
+
+class State:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30)
+            os.chmod(self.path, 0o600)   # the state names files of partners who work with minors
+            with self._db:
+                self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"L'état local ({self.path}) est illisible ou ne peut pas être créé : {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> State:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- files seen ---------------------------------------------------------------------
+
+    def file_seen(self, path: str) -> tuple[str, Outcome | str] | None:
+        row = self._db.execute("SELECT sha256, outcome FROM files WHERE path = ?", (path,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return row[0], Outcome(row[1])
+        except ValueError:
+            return row[0], row[1]
+
+    def record_file(self, path: str, sha256: str, outcome: Outcome | str, seen_at: dt.datetime) -> None:
+        value = outcome.value if isinstance(outcome, Outcome) else str(outcome)
+        with self._db:
+            self._db.execute(
+                "INSERT INTO files (path, sha256, outcome, seen_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(path) DO UPDATE SET sha256 = excluded.sha256, outcome = excluded.outcome, "
+                "seen_at = excluded.seen_at",
+                (path, sha256, value, seen_at.isoformat()),
+            )
+
+    # --- derived cells last pushed ------------------------------------------------------
+
+    def pushed(self) -> dict[str, dict[str, Any]]:
+        rows = self._db.execute("SELECT situation_id, cells FROM pushed").fetchall()
+        return {sid: decode_values(text) for sid, text in rows}
+
+    def save_pushed(self, mapping: Mapping[str, Mapping[str, Any]]) -> None:
+        """Replace the whole base with ``mapping`` (typically ``Plan.pushed_after``)."""
+        with self._db:
+            self._db.execute("DELETE FROM pushed")
+            self._db.executemany(
+                "INSERT INTO pushed (situation_id, cells) VALUES (?, ?)",
+                [(sid, encode_values(dict(values))) for sid, values in sorted(mapping.items())],
+            )
+        log.info("state: pushed cells saved for %d situation(s)", len(mapping))
+
+    def rebuild_from(self, snapshot: WorkbookSnapshot) -> None:
+        """Restore the three-way base from the workbook's hidden metadata, after a loss."""
+        self.save_pushed(snapshot.metadata.pushed)
+
+    # --- runs ---------------------------------------------------------------------------
+
+    def start_run(self, trigger: str, now: dt.datetime | None = None) -> int:
+        started = (now or dt.datetime.now(dt.timezone.utc)).isoformat()
+        with self._db:
+            cursor = self._db.execute("INSERT INTO runs (trigger, started_at) VALUES (?, ?)", (trigger, started))
+        return int(cursor.lastrowid)
+
+    def finish_run(self, run_id: int, ok: bool, summary: dict[str, Any], now: dt.datetime | None = None) -> None:
+        finished = (now or dt.datetime.now(dt.timezone.utc)).isoformat()
+        with self._db:
+            self._db.execute(
+                "UPDATE runs SET finished_at = ?, ok = ?, summary = ? WHERE id = ?",
+                (finished, int(ok), json.dumps(summary, ensure_ascii=False, default=str), run_id),
+            )
+
+    def last_success(self) -> dt.datetime | None:
+        row = self._db.execute("SELECT MAX(finished_at) FROM runs WHERE ok = 1").fetchone()
+        return dt.datetime.fromisoformat(row[0]) if row and row[0] else None
+
+    # --- remote workbook version --------------------------------------------------------
+
+    def workbook_version(self) -> tuple[str, str | None] | None:
+        row = self._db.execute("SELECT sha256, etag FROM workbook WHERE id = 1").fetchone()
+        return (row[0], row[1]) if row else None
+
+    def save_workbook_version(self, sha256: str, etag: str | None) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT INTO workbook (id, sha256, etag, saved_at) VALUES (1, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET sha256 = excluded.sha256, etag = excluded.etag, "
+                "saved_at = excluded.saved_at",
+                (sha256, etag, dt.datetime.now(dt.timezone.utc).isoformat()),
+            )

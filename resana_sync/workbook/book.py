@@ -1,0 +1,337 @@
+"""The shared workbook on disk: read a snapshot, apply a plan, journal files, save.
+
+The coordinator edits this workbook by hand, so everything here works in place with
+openpyxl: columns are found by their header text, rows by their key (situation id,
+contribution key), new rows go after the last used row, and nothing else is touched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
+
+from ..errors import WorkbookError
+from ..records import FileResult, Outcome
+from ..schema import FormSchema
+from ..text import fold
+from . import cells, features
+from .layout import CONTRIBUTIONS, JOURNAL, METADATA, SUIVI, Column, Layout, layout_of
+from .model import ContributionRow, Metadata, Plan, SuiviRow, WorkbookSnapshot
+
+log = logging.getLogger(__name__)
+
+DATE_FORMAT = "DD/MM/YYYY"
+DATETIME_FORMAT = "DD/MM/YYYY HH:MM"
+_FORMATS = {cells.DATE: DATE_FORMAT, cells.DATETIME: DATETIME_FORMAT}
+_HEADER_FONT = Font(bold=True)
+_HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+_VALIDATED_ROWS = 5000   # list validations of a new workbook cover this many rows
+
+
+class SharedWorkbook:
+    """The shared tracking workbook, loaded whole so that saving keeps the hand work."""
+
+    def __init__(self, book: Workbook, schema: FormSchema, original: bytes | None) -> None:
+        self._book = book
+        self._schema = schema
+        self._layout = layout_of(schema)
+        self._original = original
+        self._sheets = {name: _Sheet(self._sheet(name), self._layout.sheet_columns(name))
+                        for name in (SUIVI, CONTRIBUTIONS, JOURNAL)}
+
+    @classmethod
+    def open(cls, data: bytes | None, schema: FormSchema) -> SharedWorkbook:
+        """Load the workbook (``None``: create a new one). Missing sheets and columns are added."""
+        if data is None:
+            return cls(_new_book(layout_of(schema)), schema, None)
+        try:
+            with warnings.catch_warnings():
+                # openpyxl warns about each feature it will drop; feature_losses() reports them.
+                warnings.simplefilter("ignore", UserWarning)
+                book = load_workbook(io.BytesIO(data), rich_text=True, keep_links=True)
+        except Exception as exc:  # openpyxl raises many unrelated types on a damaged file
+            raise WorkbookError(
+                "Le tableau de suivi partagé ne peut pas être lu (fichier abîmé ou pas au format xlsx). "
+                "Restaurez la dernière copie du dossier Archives/ puis relancez."
+            ) from exc
+        return cls(book, schema, data)
+
+    # --- reading ------------------------------------------------------------------------
+
+    def snapshot(self) -> WorkbookSnapshot:
+        return WorkbookSnapshot(
+            suivi=tuple(self._suivi_rows()),
+            contributions=tuple(self._contribution_rows()),
+            metadata=self._metadata(),
+            journal=frozenset(self._journal_keys()),
+        )
+
+    def _suivi_rows(self) -> Iterable[SuiviRow]:
+        sheet = self._sheets[SUIVI]
+        for _, values in sheet.rows():
+            sid = values.get("situation_id")
+            if sid is not None:
+                yield SuiviRow(sid=str(sid).strip(), cells=values)
+
+    def _contribution_rows(self) -> Iterable[ContributionRow]:
+        fields = {f.id: f for f in self._schema.fields}
+        for _, values in self._sheets[CONTRIBUTIONS].rows():
+            if not values.get("key"):
+                continue
+            yield ContributionRow(
+                key=str(values["key"]),
+                situation_id=str(values.get("situation_id") or ""),
+                structure=str(values.get("structure") or ""),
+                source_path=str(values.get("source_path") or ""),
+                row_number=values.get("row_number") if isinstance(values.get("row_number"), int) else 0,
+                source_sha256=str(values.get("source_sha256") or ""),
+                fields={fid: cells.field_value(values.get(fid), spec.type) for fid, spec in fields.items()},
+                flags=cells.field_value(values.get("flags"), "array"),
+                fingerprint=str(values.get("fingerprint") or ""),
+                imported_at=values.get("imported_at") if isinstance(values.get("imported_at"), dt.datetime) else None,
+            )
+
+    def _journal_keys(self) -> Iterable[tuple[str, str]]:
+        for _, values in self._sheets[JOURNAL].rows():
+            yield str(values.get("path") or ""), str(values.get("sha256") or "")
+
+    def _metadata(self) -> Metadata:
+        if METADATA not in self._book.sheetnames:
+            return Metadata()
+        pushed: dict[str, dict[str, Any]] = {}
+        merged: dict[str, str] = {}
+        sequence: dict[int, int] = {}
+        for kind, key, value in self._book[METADATA].iter_rows(min_row=2, max_col=3, values_only=True):
+            if kind == "pushed" and key and value:
+                pushed[str(key)] = cells.decode_values(value)
+            elif kind == "merged" and key and value:
+                merged[str(key)] = str(value)
+            elif kind == "sequence" and key and value:
+                sequence[int(key)] = int(value)
+        return Metadata(pushed=pushed, merged_into=merged, last_sequence=sequence)
+
+    # --- writing ------------------------------------------------------------------------
+
+    def apply(self, plan: Plan) -> None:
+        """Write the plan. Coordinator cells are written only on the rows created here."""
+        contributions = self._sheets[CONTRIBUTIONS]
+        suivi = self._sheets[SUIVI]
+        rows = contributions.row_index("key")
+        for change in plan.contribution_updates:
+            contributions.write(rows[change.key], change.cells)
+        for new in plan.new_contributions:
+            contributions.write(contributions.next_row(), new.cells)
+        for situation in plan.new_situations:
+            suivi.write(suivi.next_row(), situation.cells)
+        sids = suivi.row_index("situation_id")
+        for update in plan.cell_updates:
+            suivi.write(sids[update.sid], {update.column: update.value})
+        if plan.metadata_changed:
+            self._write_metadata(plan.metadata)
+        for sheet in (suivi, contributions):
+            sheet.extend_filters()
+        log.info("applied: %d new situation(s), %d derived cell(s), %d new / %d updated contribution(s)",
+                 len(plan.new_situations), len(plan.cell_updates), len(plan.new_contributions),
+                 len(plan.contribution_updates))
+
+    def add_journal(self, results: list[FileResult], now: dt.datetime) -> None:
+        """One Journal row per file seen with a new (path, content hash); unchanged files add nothing."""
+        journal = self._sheets[JOURNAL]
+        seen = set(self._journal_keys())
+        when = _local_naive(now)
+        added = 0
+        for result in results:
+            key = (result.path, result.sha256)
+            if result.outcome is Outcome.UNCHANGED or key in seen:
+                continue
+            seen.add(key)
+            journal.write(journal.next_row(), {
+                "when": when, "structure": result.structure, "file": result.name, "path": result.path,
+                "sha256": result.sha256, "outcome": result.outcome.value,
+                "accepted": len(result.records), "rejected": result.rejected_rows,
+                "message": cells.to_cell(result.message, cells.TEXT),
+            })
+            added += 1
+        if added:
+            journal.extend_filters()
+        log.info("journal: %d row(s) added", added)
+
+    def feature_losses(self) -> list[str]:
+        """French descriptions of what saving this workbook with openpyxl would drop."""
+        return features.losses(self._original) if self._original else []
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        try:
+            self._book.save(buffer)
+        except Exception as exc:
+            raise WorkbookError("Le tableau de suivi partagé n'a pas pu être enregistré.") from exc
+        return buffer.getvalue()
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _sheet(self, name: str) -> Worksheet:
+        if name not in self._book.sheetnames:
+            log.info("sheet %s missing: added", name)
+            return _add_sheet(self._book, name, self._layout.sheet_columns(name))
+        return self._book[name]
+
+    def _write_metadata(self, metadata: Metadata) -> None:
+        if METADATA in self._book.sheetnames:
+            del self._book[METADATA]
+        sheet = _metadata_sheet(self._book)
+        for sid, values in sorted(metadata.pushed.items()):
+            sheet.append(["pushed", sid, cells.encode_values(dict(values))])
+        for sid, kept in sorted(metadata.merged_into.items()):
+            sheet.append(["merged", sid, kept])
+        for year, seq in sorted(metadata.last_sequence.items()):
+            sheet.append(["sequence", year, seq])
+
+
+class _Sheet:
+    """One sheet whose columns are found by header text and whose rows are found by key."""
+
+    def __init__(self, ws: Worksheet, columns: tuple[Column, ...]) -> None:
+        self.ws = ws
+        self.columns = {c.id: c for c in columns}
+        self.index = self._header_index(columns)
+
+    def _header_index(self, columns: tuple[Column, ...]) -> dict[str, int]:
+        """Column id -> column number; a missing header is added after the last one."""
+        found = {fold(str(c.value)): c.column for c in self.ws[1] if c.value is not None}
+        index = {}
+        for col in columns:
+            number = found.get(fold(col.title))
+            if number is None:
+                number = max([c.column for c in self.ws[1] if c.value is not None], default=0) + 1
+                _write_header(self.ws, number, col)
+                log.info("column added to %s", self.ws.title)
+            index[col.id] = number
+        return index
+
+    def rows(self) -> Iterable[tuple[int, dict[str, Any]]]:
+        wanted = {cid: number - 1 for cid, number in self.index.items()}
+        for number, values in enumerate(self.ws.iter_rows(min_row=2, values_only=True), start=2):
+            if not any(v is not None for v in values):
+                continue
+            yield number, {cid: cells.from_cell(_text(values[i]) if i < len(values) else None,
+                                                self.columns[cid].kind)
+                           for cid, i in wanted.items()}
+
+    def row_index(self, column: str) -> dict[str, int]:
+        """Key -> row number, first occurrence wins (a copied row must not steal updates)."""
+        index: dict[str, int] = {}
+        for number, values in self.rows():
+            key = values.get(column)
+            if key is not None:
+                index.setdefault(str(key).strip(), number)
+        return index
+
+    def next_row(self) -> int:
+        """The row after the last one holding a value (formatting alone does not count)."""
+        for number in range(self.ws.max_row, 1, -1):
+            if any(cell.value is not None for cell in self.ws[number]):
+                return number + 1
+        return 2
+
+    def write(self, row: int, values: Mapping[str, Any]) -> None:
+        for cid, value in values.items():
+            _write_cell(self.ws.cell(row=row, column=self.index[cid]), value, self.columns[cid].kind)
+
+    def extend_filters(self) -> None:
+        """Keep the autofilter and tables covering the rows added below them."""
+        last = self.next_row() - 1
+        ref = self.ws.auto_filter.ref
+        if ref:
+            self.ws.auto_filter.ref = _extended(ref, last)
+        for table in self.ws.tables.values():
+            table.ref = _extended(table.ref, last)
+            if table.autoFilter is not None:
+                table.autoFilter.ref = table.ref
+
+
+def _extended(ref: str, last_row: int) -> str:
+    start, _, end = ref.partition(":")
+    end = end or start
+    column = end.rstrip("0123456789")
+    current = int(end[len(column):] or 0)
+    return f"{start}:{column}{max(current, last_row)}"
+
+
+def _text(value: Any) -> Any:
+    """Rich text read with rich_text=True compares as its plain text."""
+    return str(value) if type(value).__name__ == "CellRichText" else value
+
+
+def _write_cell(cell: Any, value: Any, kind: str) -> None:
+    """Write one value as inert data: a string is never a formula, a date gets a French format."""
+    cell.value = value
+    if isinstance(value, str):
+        cell.data_type = "s"
+        if cells.needs_quote_prefix(value):
+            cell.quotePrefix = True
+    fmt = _FORMATS.get(kind)
+    if fmt and value is not None and cell.number_format == "General":
+        cell.number_format = fmt
+
+
+def _local_naive(moment: dt.datetime) -> dt.datetime:
+    local = moment.astimezone() if moment.tzinfo else moment
+    return local.replace(tzinfo=None, microsecond=0)
+
+
+# --- a new workbook -----------------------------------------------------------------------
+
+def _new_book(layout: Layout) -> Workbook:
+    book = Workbook()
+    book.remove(book.active)
+    for name in (SUIVI, CONTRIBUTIONS, JOURNAL):
+        _add_sheet(book, name, layout.sheet_columns(name))
+    _add_validations(book[SUIVI], layout)
+    _metadata_sheet(book)
+    book.active = 0
+    return book
+
+
+def _add_sheet(book: Workbook, name: str, columns: tuple[Column, ...]) -> Worksheet:
+    ws = book.create_sheet(name)
+    for number, col in enumerate(columns, start=1):
+        _write_header(ws, number, col)
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}1"
+    return ws
+
+
+def _write_header(ws: Worksheet, number: int, col: Column) -> None:
+    cell = ws.cell(row=1, column=number, value=col.title)
+    cell.font = _HEADER_FONT
+    cell.fill = _HEADER_FILL
+    ws.column_dimensions[get_column_letter(number)].width = col.width
+
+
+def _add_validations(ws: Worksheet, layout: Layout) -> None:
+    """Drop-down lists for the coordinator's columns that have a fixed set of values."""
+    for number, col in enumerate(layout.suivi, start=1):
+        if col.values:
+            letter = get_column_letter(number)
+            validation = DataValidation(type="list", formula1='"' + ",".join(col.values) + '"', allow_blank=True)
+            validation.add(f"{letter}2:{letter}{_VALIDATED_ROWS}")
+            ws.add_data_validation(validation)
+
+
+def _metadata_sheet(book: Workbook) -> Worksheet:
+    ws = book.create_sheet(METADATA)
+    ws.sheet_state = "veryHidden"
+    ws.append(["type", "clé", "valeur"])
+    return ws
+
