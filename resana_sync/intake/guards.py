@@ -149,7 +149,7 @@ def run_with_deadline(work: Callable[[], T], seconds: float) -> T:
         ok, value = results.get(timeout=seconds)
     except queue.Empty:
         raise IntakeError(
-            f"La lecture du fichier a dépassé {seconds:g} secondes et a été abandonnée. "
+            f"La lecture du fichier a dépassé {_decimal(seconds)} secondes et a été abandonnée. "
             "Enregistrez une fiche plus simple (sans milliers de lignes ni de formules) et déposez-la à nouveau."
         ) from None
     if ok:
@@ -158,4 +158,8 @@ def run_with_deadline(work: Callable[[], T], seconds: float) -> T:
 
 
 def _mib(size: int) -> str:
-    return f"{size / _MIB:.1f}".replace(".", ",")
+    return _decimal(round(size / _MIB, 1))
+
+
+def _decimal(number: float) -> str:
+    return f"{number:g}".replace(".", ",")

@@ -1,0 +1,144 @@
+"""Hostile and broken files are refused before parsing, with bounded memory and time."""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import HEADER, good_row, write_openpyxl
+
+from resana_sync.errors import IntakeError
+from resana_sync.intake import Limits, read_rows
+from resana_sync.intake.guards import run_with_deadline
+
+_MIB = 1024 * 1024
+_CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="xml" ContentType="application/xml"/></Types>'
+)
+_WORKBOOK = '<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"/>'
+
+
+def _xlsx_with_part(path: Path, name: str, head: bytes, filler: bytes, size: int, tail: bytes = b"") -> Path:
+    """A minimal xlsx whose ``name`` part is streamed (the test never holds it in memory)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        archive.writestr("xl/workbook.xml", _WORKBOOK)
+        with archive.open(name, "w", force_zip64=True) as part:
+            part.write(head)
+            for _ in range(size // len(filler)):
+                part.write(filler)
+            part.write(tail)
+    return path
+
+
+def _shared_strings_bomb(path: Path, size: int) -> Path:
+    return _xlsx_with_part(
+        path, "xl/sharedStrings.xml",
+        b'<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>',
+        b"a" * _MIB, size, b"</t></si></sst>",
+    )
+
+
+def test_zip_bomb_is_refused_with_bounded_memory(tmp_path: Path) -> None:
+    """200 MiB of one shared string in a small file: refused before parsing, under 4 MiB of Python memory."""
+    bomb = _shared_strings_bomb(tmp_path / "fiche.xlsx", 200 * _MIB)
+    assert bomb.stat().st_size < 1 * _MIB
+    tracemalloc.start()
+    try:
+        with pytest.raises(IntakeError, match="taille démesurée"):
+            read_rows(bomb, bomb.name)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * _MIB
+
+
+def test_highly_compressed_part_under_the_size_cap_is_refused_by_ratio(tmp_path: Path) -> None:
+    bomb = _shared_strings_bomb(tmp_path / "fiche.xlsx", 8 * _MIB)
+    with pytest.raises(IntakeError, match="taille démesurée"):
+        read_rows(bomb, bomb.name)
+
+
+def test_forged_directory_sizes_are_detected(tmp_path: Path) -> None:
+    """A part whose real content is larger than its directory says: zipfile stops, the CRC fails."""
+    path = write_openpyxl(tmp_path / "fiche.xlsx", [HEADER, good_row()])
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("xl/worksheets/sheet1.xml")
+    # Shrink the uncompressed size in the central directory entry of that part.
+    name = info.filename.encode()
+    central = data.rfind(b"PK\x01\x02", 0, data.rfind(name))
+    data[central + 24:central + 28] = (10).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntakeError, match="endommagé"):
+        read_rows(path, path.name)
+
+
+def test_billion_laughs_is_refused(tmp_path: Path) -> None:
+    laughs = (
+        b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
+        + b"".join(f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i > 1 else "&lol;" * 10}">'.encode() for i in range(1, 10))
+        + b']>\n<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>&lol9;</t></si></sst>'
+    )
+    path = _xlsx_with_part(tmp_path / "fiche.xlsx", "xl/sharedStrings.xml", laughs, b" ", 0)
+    with pytest.raises(IntakeError, match="DOCTYPE ou entités"):
+        read_rows(path, path.name)
+
+
+def test_doctype_hidden_after_padding_is_still_found(tmp_path: Path) -> None:
+    head = b'<?xml version="1.0"?>' + b" " * (200 * 1024) + b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><sst/>'
+    path = _xlsx_with_part(tmp_path / "fiche.xlsx", "xl/sharedStrings.xml", head, b" ", 0)
+    with pytest.raises(IntakeError, match="DOCTYPE"):
+        read_rows(path, path.name)
+
+
+def test_too_many_parts(tmp_path: Path) -> None:
+    path = tmp_path / "fiche.xlsx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        archive.writestr("xl/workbook.xml", _WORKBOOK)
+        for i in range(30):
+            archive.writestr(f"xl/media/image{i}.png", b"x")
+    with pytest.raises(IntakeError, match=r"trop d'éléments internes \(32 ; au plus 20\)"):
+        read_rows(path, path.name, limits=Limits(max_parts=20))
+
+
+def test_file_size_cap(tmp_path: Path) -> None:
+    path = write_openpyxl(tmp_path / "fiche.xlsx", [HEADER, good_row()])
+    with pytest.raises(IntakeError, match="trop volumineux"):
+        read_rows(path, path.name, limits=Limits(max_file_bytes=1000))
+
+
+def test_total_uncompressed_cap(tmp_path: Path) -> None:
+    path = write_openpyxl(tmp_path / "fiche.xlsx", [HEADER, good_row()])
+    with pytest.raises(IntakeError, match="taille démesurée"):
+        read_rows(path, path.name, limits=Limits(max_total_bytes=2000))
+
+
+def test_parse_deadline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_openpyxl(tmp_path / "fiche.xlsx", [HEADER, good_row()])
+    monkeypatch.setattr("resana_sync.intake.read_sheets", lambda *_: time.sleep(5))
+    started = time.monotonic()
+    with pytest.raises(IntakeError, match="dépassé 0,2 secondes"):
+        read_rows(path, path.name, limits=Limits(parse_seconds=0.2))
+    assert time.monotonic() - started < 2
+
+
+def test_run_with_deadline_returns_value_and_reraises_errors() -> None:
+    assert run_with_deadline(lambda: 42, 5) == 42
+    with pytest.raises(ZeroDivisionError):
+        run_with_deadline(lambda: 1 / 0, 5)
+
+
+def test_encrypted_zip_member_is_refused(tmp_path: Path) -> None:
+    path = write_openpyxl(tmp_path / "fiche.xlsx", [HEADER, good_row()])
+    data = bytearray(path.read_bytes())
+    central = data.find(b"PK\x01\x02")
+    data[central + 8] |= 0x1   # general purpose flag: encrypted
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntakeError, match="mot de passe"):
+        read_rows(path, path.name)
