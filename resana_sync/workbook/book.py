@@ -168,7 +168,7 @@ class SharedWorkbook:
 
     def feature_losses(self) -> list[str]:
         """French descriptions of what saving this workbook with openpyxl would drop."""
-        return features.losses(self._original) if self._original else []
+        return features.losses(self._original, self.to_bytes()) if self._original else []
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
