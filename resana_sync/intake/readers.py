@@ -39,6 +39,8 @@ from .sniff import Format
 
 logger = logging.getLogger(__name__)
 
+MAX_SHEET_ROWS = 10_000
+MAX_SHEET_COLUMNS = 200
 EPOCH_1900 = dt.date(1899, 12, 30)
 EPOCH_1904 = dt.date(1904, 1, 1)
 _DATE1904 = re.compile(rb"<(?:\w+:)?workbookPr\b[^>]*\bdate1904\s*=\s*[\"'](?:1|true)[\"']")
@@ -72,10 +74,25 @@ def read_sheets(path: Path, fmt: Format) -> list[Sheet]:
     except (python_calamine.CalamineError, ValueError, OSError) as exc:
         logger.debug("calamine could not read the file", exc_info=True)
         raise _unreadable(fmt, exc) from exc
+    except BaseException as exc:
+        # A Rust panic inside calamine surfaces as pyo3's PanicException, a BaseException:
+        # a malformed partner file must not stop the run.
+        if type(exc).__name__ != "PanicException":
+            raise
+        logger.debug("calamine panicked on the file", exc_info=True)
+        raise _unreadable(fmt, exc) from exc
 
 
 def _read_sheet(workbook: python_calamine.CalamineWorkbook, name: str, epoch: dt.date) -> Sheet:
     sheet = workbook.get_sheet_by_name(name)
+    rows_used, columns_used = sheet.end if sheet.end else (0, 0)
+    # Bound the Python objects built for one sheet; calamine's extent counts cells with data only.
+    if rows_used >= MAX_SHEET_ROWS or columns_used >= MAX_SHEET_COLUMNS:
+        raise IntakeError(
+            f"Une feuille du classeur est bien trop grande ({rows_used + 1} lignes, {columns_used + 1} colonnes ; "
+            f"au plus {MAX_SHEET_ROWS} lignes et {MAX_SHEET_COLUMNS} colonnes). "
+            "Déposez une fiche ou une liste de fiches, pas un export complet."
+        )
     rows = [list(row) for row in sheet.to_python(skip_empty_area=False)]
     _fill_vertical_merges(rows, sheet.merged_cell_ranges or [])
     return Sheet(name=name, rows=rows, serial_epoch=epoch)

@@ -164,3 +164,14 @@ def test_title_naming_a_partner_given_by_sync_warns(tmp_path: Path, check) -> No
     path = write_openpyxl(tmp_path / "fiche.xlsx", [["Fiche PJJ"], HEADER, good_row()])
     result = check(path, structure="AEMO", known_structures=["PJJ", "AEMO", "CMPA"])
     assert [p.code for p in result.problems if p.code == "autre-structure"] == ["autre-structure"]
+
+
+def test_empty_first_sheet_and_form_on_the_second(tmp_path: Path) -> None:
+    workbook = openpyxl.Workbook()
+    workbook.active.title = "Vide"
+    sheet = workbook.create_sheet("Fiches")
+    sheet.append(HEADER)
+    sheet.append(good_row())
+    path = tmp_path / "fiche.xlsx"
+    workbook.save(path)
+    assert [r.cells["Nom"] for r in read_rows(path, path.name)] == ["DURAND"]
