@@ -59,3 +59,23 @@ def column_of(ws: Any, title: str) -> int:
 def row_of(ws: Any, sid: str) -> int:
     col = column_of(ws, "Identifiant")
     return next(r for r in range(2, ws.max_row + 1) if ws.cell(r, col).value == sid)
+
+
+def edit(data: bytes, change: Any) -> bytes:
+    """The coordinator at work: open the saved workbook, change it, save it."""
+    wb = openpyxl.load_workbook(io.BytesIO(data), rich_text=True)
+    change(wb)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def set_cell(sheet: str, sid: str, title: str, value: Any) -> Any:
+    def change(wb: Any) -> None:
+        ws = wb[sheet]
+        ws.cell(row_of(ws, sid), column_of(ws, title)).value = value
+    return change
+
+
+def suivi_by_id(data: bytes) -> dict[str, dict[str, Any]]:
+    return {r["Identifiant"]: r for r in sheet_rows(data, "Suivi")}
