@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .records import Problem, RawRow, Record, Severity
+from .records import Outcome, Problem, RawRow, Record, Severity
 from .schema import FieldSpec, FormSchema
 from .text import clean_text, fold
 
@@ -50,6 +50,15 @@ class Validation:
     problems: list[Problem] = field(default_factory=list)
     rejected_rows: int = 0
     file_rejected: bool = False   # nothing in the file could be considered
+
+    def outcome(self, accepted: Outcome = Outcome.IMPORTED) -> Outcome:
+        """REJECTED when nothing in the file can be imported, else ``accepted`` (sync knows imported/updated)."""
+        return Outcome.REJECTED if self.file_rejected or not self.records else accepted
+
+    @property
+    def would_reject(self) -> bool:
+        """True when the file or any of its rows would be rejected (``resana-sync validate`` exits non-zero)."""
+        return self.file_rejected or self.rejected_rows > 0
 
 
 @dataclass(frozen=True)

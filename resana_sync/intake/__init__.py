@@ -44,17 +44,25 @@ def _default_schema() -> FormSchema:
 def read_rows(
     path: Path, display_name: str, *, schema: FormSchema | None = None, limits: Limits = DEFAULT_LIMITS
 ) -> list[RawRow]:
-    """The form rows of one partner file; ``IntakeError`` when it cannot be read at all."""
+    """The form rows of one partner file; ``IntakeError`` when it cannot be read at all.
+
+    The error's ``message`` is addressed to the partner and its ``file`` attribute is
+    ``display_name``, for callers that compose their own sentence.
+    """
     schema = schema or _default_schema()
-    check_file_size(path, limits)
-    fmt = sniff(path)
-    logger.debug("intake: format %s", fmt.name)
-    if not fmt.readable:
-        raise IntakeError(_unsupported_message(fmt))
-    if fmt in _ZIP_FORMATS:
-        check_zip_container(path, limits)
-    sheets = run_with_deadline(lambda: read_sheets(path, fmt), limits.parse_seconds)
-    return find_form(sheets, schema.label_index())
+    try:
+        check_file_size(path, limits)
+        fmt = sniff(path)
+        logger.debug("intake: format %s", fmt.name)
+        if not fmt.readable:
+            raise IntakeError(_unsupported_message(fmt))
+        if fmt in _ZIP_FORMATS:
+            check_zip_container(path, limits)
+        sheets = run_with_deadline(lambda: read_sheets(path, fmt), limits.parse_seconds)
+        return find_form(sheets, schema.label_index())
+    except IntakeError as exc:
+        exc.file = display_name
+        raise
 
 
 def check_file(

@@ -13,7 +13,7 @@ from conftest import HEADER, good_row, write_french_excel_csv, write_openpyxl, w
 from resana_sync.errors import IntakeError
 from resana_sync.intake import read_rows
 from resana_sync.intake.sniff import Format, sniff
-from resana_sync.records import Severity
+from resana_sync.records import Outcome, Severity
 
 SAMPLES = Path(__file__).parents[1] / "data" / "samples" / "Dépôts"
 
@@ -111,3 +111,24 @@ def test_french_excel_csv_cp1252_semicolon_crlf(tmp_path: Path, check) -> None:
     result = check(path)
     assert [r.fields["prenom"] for r in result.records] == ["Zoé-Hélène"]
     assert result.records[0].fields["date_fiche"] == dt.date(2025, 11, 4)
+
+
+def test_intake_error_carries_the_display_name(tmp_path: Path) -> None:
+    path = tmp_path / "x.bin"
+    path.write_bytes(b"%PDF-1.4")
+    with pytest.raises(IntakeError) as caught:
+        read_rows(path, "Fiche de Léa.pdf")
+    assert caught.value.file == "Fiche de Léa.pdf"
+
+
+def test_validation_outcome(tmp_path: Path, check) -> None:
+    pdf = tmp_path / "a.pdf"
+    pdf.write_bytes(b"%PDF-1.4")
+    unreadable = check(pdf)
+    assert (unreadable.outcome(), unreadable.would_reject) == (Outcome.REJECTED, True)
+    good = check(write_openpyxl(tmp_path / "b.xlsx", [HEADER, good_row()]))
+    assert (good.outcome(Outcome.UPDATED), good.would_reject) == (Outcome.UPDATED, False)
+    partly = check(write_openpyxl(tmp_path / "c.xlsx", [HEADER, good_row(), good_row(nom="")]))
+    assert (partly.outcome(), partly.would_reject) == (Outcome.IMPORTED, True)
+    none = check(write_openpyxl(tmp_path / "d.xlsx", [HEADER, good_row(nom="")]))
+    assert none.outcome() == Outcome.REJECTED
