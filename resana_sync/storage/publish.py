@@ -140,11 +140,11 @@ def _read_or_none(storage: Storage, path: str) -> Blob | None:
         return None
 
 
-def _read_current(storage: Storage, path: str, based_on_sha256: str | None) -> Blob | None:
+def _read_current(storage: Storage, path: str, expected_sha256: str | None) -> Blob | None:
     """The server version, if it is the one the merge started from; PreconditionFailed otherwise."""
     current = _read_or_none(storage, path)
     current_sha = current.sha256 if current else None
-    if current_sha != based_on_sha256:
+    if current_sha != expected_sha256:
         raise PreconditionFailed(
             "Le tableau de suivi a été modifié sur le serveur pendant la synchronisation (sans doute enregistré "
             "par la coordination) : il faut le relire et refaire la fusion.",
@@ -200,26 +200,30 @@ def publish_workbook(
     path: str,
     data: bytes,
     *,
-    based_on_sha256: str | None,
+    expected_sha256: str | None,
+    expected_etag: str | None = None,
     archive_folder: str,
     keep_archives: int,
     now: dt.datetime,
 ) -> PublishResult:
     """Replace the workbook at ``path`` with ``data``, safely (see the module docstring).
 
-    ``based_on_sha256`` is the hash of the server version the merge read, None when
-    there was no workbook. Raises PreconditionFailed when the server version moved
+    ``expected_sha256`` is the hash of the server version the merge read, None when
+    there was no workbook; ``expected_etag`` the ETag read with it, a hint only: the
+    hash decides (an ETag that moved over unchanged content is just logged). Raises PreconditionFailed when the server version moved
     (re-read, re-merge, retry), WriteNotVerified when the server kept a damaged copy.
     """
     path = clean_path(path)
-    previous = _read_current(storage, path, based_on_sha256)
+    previous = _read_current(storage, path, expected_sha256)
+    if previous is not None and expected_etag is not None and previous.etag not in (None, expected_etag):
+        log.info("the workbook's ETag changed but its content did not; going on (the hash decides)")
     archive = None
     if previous is not None:
         storage.make_folder(archive_folder)
         archive = _upload_new(storage, archive_name(path, archive_folder, now), previous.data)
         # Archiving takes a while; a coordinator saving meanwhile must be caught here,
         # as If-Match alone is not enough on every server.
-        previous = _read_current(storage, path, based_on_sha256)
+        previous = _read_current(storage, path, expected_sha256)
     etag, resent = _write_verified(storage, path, data, previous)
     pruned = _prune(storage, path, archive_folder, keep_archives) if archive else []
     log.info("workbook published (%d bytes, %d old archive(s) pruned)", len(data), len(pruned))

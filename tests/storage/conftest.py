@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,14 @@ from resana_sync.storage.webdav import WebDAVStorage
 PASSWORD = "mot-de-passe-très-secret-4217"
 USERS = {"coordination": PASSWORD}
 PREFIX = "/remote.php/webdav"
+
+
+def xlsx(text: str) -> bytes:
+    """A small, deterministic, valid zip standing in for a workbook (publish checks zips, not sheets)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("xl/workbook.xml", date_time=(2026, 1, 1, 0, 0, 0)), text)
+    return buffer.getvalue()
 
 
 @dataclass

@@ -4,9 +4,7 @@ the right error, the right number of tries, and nothing lost."""
 from __future__ import annotations
 
 import datetime as dt
-import io
 import time
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,18 +28,10 @@ from resana_sync.storage.publish import list_archives, publish_workbook, restore
 from resana_sync.storage.webdav import WebDAVStorage
 
 from . import faults
-from .conftest import PASSWORD, PREFIX, USERS, webdav_storage
+from .conftest import PASSWORD, PREFIX, USERS, webdav_storage, xlsx
 
 WORKBOOK = "Tableau de suivi partagé.xlsx"
 NOW = dt.datetime(2026, 12, 3, 3, 30)
-
-
-def xlsx(text: str) -> bytes:
-    """A small valid zip standing in for a workbook (publish checks zips, not sheets)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("xl/workbook.xml", text)
-    return buffer.getvalue()
 
 
 @dataclass
@@ -57,7 +47,7 @@ class Faulty:
             self.storage,
             WORKBOOK,
             data,
-            based_on_sha256=sha256_bytes(based_on) if based_on is not None else None,
+            expected_sha256=sha256_bytes(based_on) if based_on is not None else None,
             archive_folder="Archives",
             keep_archives=5,
             now=NOW,
