@@ -412,7 +412,7 @@ def _three_way(
     notices = [c for c in layout.derived if c.rule in NOTICE_RULES]
     for col in data:
         cell, new, old = cell_values.get(col.id), computed[col.id], base.get(col.id, cell_values.get(col.id))
-        if cell == new or cell == old:
+        if col.id not in cell_values or cell == new or cell == old:
             pushed[col.id] = new
             if cell != new:
                 updates.append(SetCell(sid, col.id, col.title, new))
@@ -423,7 +423,7 @@ def _three_way(
     computed.update(_notice(layout, "conflicts", _verification_text(conflicts, merge_problem)))
     for col in notices:
         cell, new, old = cell_values.get(col.id), computed[col.id], base.get(col.id, cell_values.get(col.id))
-        hand_kept = cell != old and new == old
+        hand_kept = col.id in cell_values and cell != old and new == old
         pushed[col.id] = old if hand_kept else new
         if cell != new and not hand_kept:
             updates.append(SetCell(sid, col.id, col.title, new))

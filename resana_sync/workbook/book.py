@@ -204,6 +204,7 @@ class _Sheet:
     def __init__(self, ws: Worksheet, columns: tuple[Column, ...]) -> None:
         self.ws = ws
         self.columns = {c.id: c for c in columns}
+        self.added: set[str] = set()
         self.index = self._header_index(columns)
 
     def _header_index(self, columns: tuple[Column, ...]) -> dict[str, int]:
@@ -215,12 +216,14 @@ class _Sheet:
             if number is None:
                 number = max([c.column for c in self.ws[1] if c.value is not None], default=0) + 1
                 _write_header(self.ws, number, col)
+                self.added.add(col.id)
                 log.info("column added to %s", self.ws.title)
             index[col.id] = number
         return index
 
     def rows(self) -> Iterable[tuple[int, dict[str, Any]]]:
-        wanted = {cid: number - 1 for cid, number in self.index.items()}
+        # A column just added holds no hand value yet: its cells are left out, not read as empty.
+        wanted = {cid: number - 1 for cid, number in self.index.items() if cid not in self.added}
         for number, values in enumerate(self.ws.iter_rows(min_row=2, values_only=True), start=2):
             if not any(v is not None for v in values):
                 continue
@@ -275,13 +278,14 @@ def _text(value: Any) -> Any:
 
 def _write_cell(cell: Any, value: Any, kind: str) -> None:
     """Write one value as inert data: a string is never a formula, a date gets a French format."""
+    chosen = cell.number_format
     cell.value = value
     if isinstance(value, str):
         cell.data_type = "s"
         if cells.needs_quote_prefix(value):
             cell.quotePrefix = True
     fmt = _FORMATS.get(kind)
-    if fmt and value is not None and cell.number_format == "General":
+    if fmt and value is not None and chosen == "General":
         cell.number_format = fmt
 
 
