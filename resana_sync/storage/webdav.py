@@ -223,6 +223,8 @@ class WebDAVStorage(Storage):
         for res in self._propfind(stored, "1", folder=True):
             segments = _nfc(res.segments)
             if segments == own:
+                if not res.is_dir:
+                    raise RemoteNotFound("Ce chemin désigne un fichier, pas un dossier.", path=folder)
                 continue  # the folder itself, whatever its name holds ('#', prefix, quotes)
             if segments[:-1] != own:
                 raise InvalidListing(

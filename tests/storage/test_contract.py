@@ -53,6 +53,9 @@ def test_root_listing_and_empty_folder_is_a_positive_fact(backend: Backend) -> N
 def test_missing_folder_raises_instead_of_listing_empty(backend: Backend) -> None:
     with pytest.raises(RemoteNotFound):
         backend.storage.list("Dépôts/Inconnu")
+    backend.storage.upload("fichier.xlsx", b"x")
+    with pytest.raises(RemoteNotFound):
+        backend.storage.list("fichier.xlsx")
 
 
 def test_stat(backend: Backend) -> None:
