@@ -9,6 +9,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from cheroot import wsgi
+from wsgidav.error_printer import ErrorPrinter
+from wsgidav.http_authenticator import HTTPAuthenticator
+from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 WsgiApp = Callable[..., object]
@@ -22,6 +25,25 @@ class _QuietServer(wsgi.Server):
 
     def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
         logging.getLogger(__name__).debug("cheroot: %s", msg)
+
+
+class _DropStartupBanner(logging.Filter):
+    """WsgiDAV warns at start-up that basic auth runs without TLS: on loopback that is the
+    intent, and the demo's user should not read it as a problem."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+
+@contextlib.contextmanager
+def _quiet_startup() -> Iterator[None]:
+    logger = logging.getLogger("wsgidav.wsgidav_app")  # filters do not apply to child loggers
+    banner_filter = _DropStartupBanner()
+    logger.addFilter(banner_filter)
+    try:
+        yield
+    finally:
+        logger.removeFilter(banner_filter)
 
 
 @contextlib.contextmanager
@@ -39,20 +61,21 @@ def serve_webdav(
     """
     users = {"user": "password"} if users is None else users
     prefix = "/" + prefix.strip("/")
-    app = WsgiDAVApp(
-        {
-            "host": "127.0.0.1",
-            "port": 0,
-            "provider_mapping": {prefix: str(root)},
-            "simple_dc": {"user_mapping": {"*": {u: {"password": p, "roles": []} for u, p in users.items()}}},
-            "http_authenticator": {"accept_basic": True, "accept_digest": False, "default_to_digest": False},
-            "lock_storage": True,
-            "property_manager": True,
-            "verbose": 0,
-            "logging": {"enable": False},
-            "dir_browser": {"enable": False},
-        }
-    )
+    config = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "provider_mapping": {prefix: str(root)},
+        "simple_dc": {"user_mapping": {"*": {u: {"password": p, "roles": []} for u, p in users.items()}}},
+        "http_authenticator": {"accept_basic": True, "accept_digest": False, "default_to_digest": False},
+        "lock_storage": True,
+        "property_manager": True,
+        "verbose": 0,
+        "logging": {"enable": False},
+        # no directory browser (and so no anonymous share for its assets), no CORS
+        "middleware_stack": [ErrorPrinter, HTTPAuthenticator, RequestResolver],
+    }
+    with _quiet_startup():
+        app = WsgiDAVApp(config)
     server = _QuietServer(("127.0.0.1", 0), middleware(app) if middleware else app, numthreads=4)
     server.prepare()
     host, port = server.bind_addr[:2]
