@@ -32,6 +32,9 @@ SCAN_COLUMNS = 6      # a vertical fiche has its labels in one of the first colu
 class Found:
     score: int
     rows: list[RawRow]
+    # why this layout cannot be used; raised only if it is the best one, so a stray
+    # second sheet cannot reject a file whose form is fine
+    refusal: str | None = None
 
 
 def column_letter(index: int) -> str:
@@ -64,6 +67,8 @@ def find_form(sheets: list[Sheet], labels: Mapping[str, FieldSpec]) -> list[RawR
             f"ni colonne d'intitulés ne contient au moins {MIN_LABELS} intitulés de la fiche "
             "(« Nom », « Prénom », « Date de naissance »…). Utilisez le modèle « Fiche de situation.xlsx »."
         )
+    if best.refusal:
+        raise IntakeError(best.refusal)
     return best.rows
 
 
@@ -80,7 +85,9 @@ def _as_table(sheet: Sheet, labels: Mapping[str, FieldSpec]) -> Found | None:
     if score < MIN_LABELS:
         return None
     header = {col: cell_text(v) for col, v in enumerate(sheet.rows[header_index]) if cell_text(v)}
-    _refuse_duplicates(list(header.values()), labels, f"ligne {header_index + 1}")
+    refusal = _duplicate_refusal(list(header.values()), labels, f"ligne {header_index + 1}")
+    if refusal:
+        return Found(score, [], refusal)
     titles = tuple(t for row in sheet.rows[:header_index] for t in map(cell_text, row) if t)
     rows = []
     for index in range(header_index + 1, len(sheet.rows)):
@@ -134,7 +141,9 @@ def _as_fiche(sheet: Sheet, labels: Mapping[str, FieldSpec]) -> Found | None:
             entries.append((label, index, label_col + 1 if value_col is None else value_col))
         else:
             titles.extend(t for t in map(cell_text, row) if t)
-    _refuse_duplicates([label for label, _, _ in entries], labels, f"colonne {column_letter(label_col)}")
+    refusal = _duplicate_refusal([label for label, _, _ in entries], labels, f"colonne {column_letter(label_col)}")
+    if refusal:
+        return Found(best_score, [], refusal)
     cells = {label: _cell(sheet.rows[index], col) for label, index, col in entries}
     if not _has_known_value(cells, labels):
         return Found(best_score, [])
@@ -167,8 +176,8 @@ def _has_known_value(cells: Mapping[str, Any], labels: Mapping[str, FieldSpec]) 
     return any(fold(label) in labels and not is_blank(value) for label, value in cells.items())
 
 
-def _refuse_duplicates(found: list[str], labels: Mapping[str, FieldSpec], where: str) -> None:
-    """Two columns for one field would make the file ambiguous: refuse the whole file."""
+def _duplicate_refusal(found: list[str], labels: Mapping[str, FieldSpec], where: str) -> str | None:
+    """Two columns for one field would make the file ambiguous: the whole file is refused."""
     seen: dict[str, str] = {}
     for label in found:
         spec = labels.get(fold(label))
@@ -176,9 +185,10 @@ def _refuse_duplicates(found: list[str], labels: Mapping[str, FieldSpec], where:
         if key in seen:
             first = seen[key]
             same = f"« {label} »" if first == label else f"« {first} » et « {label} »"
-            raise IntakeError(
+            return (
                 f"La même colonne apparaît deux fois ({same}, {where}) : on ne peut pas savoir "
                 "laquelle est la bonne. Supprimez ou renommez l'une des deux puis déposez à nouveau le fichier."
             )
         seen[key] = label
+    return None
 

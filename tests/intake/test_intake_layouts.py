@@ -175,3 +175,22 @@ def test_empty_first_sheet_and_form_on_the_second(tmp_path: Path) -> None:
     path = tmp_path / "fiche.xlsx"
     workbook.save(path)
     assert [r.cells["Nom"] for r in read_rows(path, path.name)] == ["DURAND"]
+
+
+def test_duplicates_on_a_secondary_sheet_do_not_reject_the_form(tmp_path: Path) -> None:
+    workbook = openpyxl.Workbook()
+    form = workbook.active
+    form.append(HEADER)
+    form.append(good_row())
+    notes = workbook.create_sheet("Brouillon")
+    notes.append(["Nom", "Prénom", "Nom"])
+    path = tmp_path / "fiche.xlsx"
+    workbook.save(path)
+    assert [r.cells["Nom"] for r in read_rows(path, path.name)] == ["DURAND"]
+
+
+def test_vertical_fiche_with_a_label_twice_is_rejected(tmp_path: Path, check) -> None:
+    values = dict(zip(HEADER, good_row()))
+    rows = [*([label, values[label]] for label in HEADER), ["NOM", "AUTRE"]]
+    result = check(write_openpyxl(tmp_path / "fiche.xlsx", rows))
+    assert result.file_rejected and "« Nom » et « NOM », colonne A" in result.problems[0].message
