@@ -75,7 +75,7 @@ def plan_merge(
     after = {key: _repointed(row, merged_into) for key, row in before.items()}
     pending = _integrate(after, records, schema, layout, now)
     last_sequence = _last_sequence(snapshot)
-    _assign_situations(after, pending, rows_by_sid, layout, last_sequence, now.date())
+    _assign_situations(after, pending, rows_by_sid, merged_into, layout, last_sequence, now.date())
 
     by_sid: dict[str, list[_Contribution]] = defaultdict(list)
     for row in after.values():
@@ -233,16 +233,20 @@ def _naive(moment: dt.datetime) -> dt.datetime:
 
 def _assign_situations(
     contributions: dict[str, ContributionRow], pending: list[str], rows_by_sid: Mapping[str, Any],
-    layout: Layout, last_sequence: dict[int, int], today: dt.date,
+    merged_into: Mapping[str, str], layout: Layout, last_sequence: dict[int, int], today: dt.date,
 ) -> None:
+    """Give every pending contribution a situation: the same person's, else a new one.
+
+    Rows the coordinator typed in by hand (an id, no contribution yet, e.g. taken over
+    from the cell's previous workbook) are candidates too, through their identity cells.
+    """
     index = _IdentityIndex()
     waiting = set(pending)
     for row in contributions.values():
         if row.key not in waiting:
             index.add(Identity.of(row.fields), row.situation_id)
-    active = index.sids()
     for sid, row in rows_by_sid.items():
-        if sid in active:
+        if sid not in merged_into:
             index.add(_row_identity(row, layout), sid)
     unmatched = []
     for key in pending:
@@ -387,12 +391,28 @@ def _plan_suivi(
             new.append(NewSituation(sid, {"situation_id": sid, **computed, **_initial_values(layout)}))
             pushed_after[sid] = computed
             continue
-        sid_base = base.get(sid) or snapshot.metadata.pushed.get(sid) or row.cells
-        merged = _three_way(layout, sid, row.cells, computed, sid_base, merge_problems.get(sid))
+        merged = _three_way(layout, sid, row.cells, computed, _base_of(sid, row, base, snapshot),
+                            merge_problems.get(sid))
         updates += merged[0]
         conflicts += merged[1]
         pushed_after[sid] = merged[2]
     return _SuiviPlan(tuple(new), tuple(updates), tuple(conflicts), pushed_after)
+
+
+def _base_of(sid: str, row: Any, base: PushedCells, snapshot: WorkbookSnapshot) -> Mapping[str, Any]:
+    """What the connector last wrote in the row's derived cells.
+
+    From the local state, else the hidden metadata; a column missing there (the schema
+    grew) counts as last written as it stands. With both lost, the cells themselves are
+    the base (no false conflict). A row that never had a contribution was typed by the
+    coordinator: nothing in it was written by the connector.
+    """
+    pushed = base.get(sid) or snapshot.metadata.pushed.get(sid)
+    if pushed is not None:
+        return {**row.cells, **pushed}
+    if any(c.situation_id == sid for c in snapshot.contributions):
+        return row.cells
+    return {}
 
 
 def _three_way(
@@ -411,7 +431,7 @@ def _three_way(
     data = [c for c in layout.derived if c.id != "situation_id" and c.rule not in NOTICE_RULES]
     notices = [c for c in layout.derived if c.rule in NOTICE_RULES]
     for col in data:
-        cell, new, old = cell_values.get(col.id), computed[col.id], base.get(col.id, cell_values.get(col.id))
+        cell, new, old = cell_values.get(col.id), computed[col.id], base.get(col.id)
         if col.id not in cell_values or cell == new or cell == old:
             pushed[col.id] = new
             if cell != new:
@@ -422,7 +442,7 @@ def _three_way(
             conflicts.append(Conflict(sid, col.title))
     computed.update(_notice(layout, "conflicts", _verification_text(conflicts, merge_problem)))
     for col in notices:
-        cell, new, old = cell_values.get(col.id), computed[col.id], base.get(col.id, cell_values.get(col.id))
+        cell, new, old = cell_values.get(col.id), computed[col.id], base.get(col.id)
         hand_kept = col.id in cell_values and cell != old and new == old
         pushed[col.id] = old if hand_kept else new
         if cell != new and not hand_kept:

@@ -242,3 +242,18 @@ def test_describe_names_situations_and_structures_never_people(schema):
                       schema=schema, now=NOW)
     text = "\n".join(plan.describe())
     assert "2025-001" in text and "MARTIN" not in text and "Léa" not in text
+
+
+def test_a_row_typed_by_the_coordinator_is_joined_and_its_hand_values_are_kept(schema):
+    def hand_row(wb):
+        ws = wb["Suivi"]
+        values = {"Identifiant": "2025-001", "Nom": "MARTIN", "Prénom": "Léa",
+                  "Date de naissance": dt.datetime(2012, 3, 4), "Classe": "5e", "Statut": "En veille"}
+        for title, value in values.items():
+            ws.cell(2, [c.value for c in ws[1]].index(title) + 1).value = value
+    data = edit(SharedWorkbook.open(None, schema).to_bytes(), hand_row)
+    plan, data = run(data, [record("PJJ", **MARTIN)], schema)
+    assert not plan.new_situations
+    row = suivi_by_id(data)["2025-001"]
+    assert (row["Classe"], row["Statut"], row["Structures contributrices"]) == ("5e", "En veille", "PJJ")
+    assert row["À vérifier"] == "Modifié à la main, les fiches indiquent autre chose : Classe"
