@@ -380,7 +380,7 @@ def _unknown_columns(rows: Sequence[RawRow], labels: Mapping[str, FieldSpec], fi
     for row in rows:
         for label in row.cells:
             if fold(label) not in labels and label not in unknown:
-                unknown[label] = row.header_row
+                unknown[label] = row.label_rows.get(label) if row.header_row is None else row.header_row
     return [
         Problem(
             severity=Severity.WARNING,

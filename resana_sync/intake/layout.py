@@ -8,7 +8,8 @@ labels and variants, compared with ``text.fold``):
 
 The layout with the most matching labels wins; at least ``MIN_LABELS`` must match or
 the sheet holds no form. Blank rows, and rows where every known column is empty, are
-skipped. Labels keep the partner's spelling: validation reports them as written.
+skipped, and so is a copy of the header further down. Labels keep the partner's
+spelling: validation reports them as written.
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ def _table_row(
     sheet: Sheet, index: int, header: dict[int, str], labels: Mapping[str, FieldSpec], header_row: int, titles: tuple[str, ...]
 ) -> RawRow | None:
     values = sheet.rows[index]
+    if _match_count([cell_text(v) for v in values], labels) >= MIN_LABELS:
+        return None   # the header repeated further down (printing, pasted blocks)
     number = index + 1
     cells: dict[str, Any] = {}
     positions: dict[str, str] = {}

@@ -194,3 +194,18 @@ def test_vertical_fiche_with_a_label_twice_is_rejected(tmp_path: Path, check) ->
     rows = [*([label, values[label]] for label in HEADER), ["NOM", "AUTRE"]]
     result = check(write_openpyxl(tmp_path / "fiche.xlsx", rows))
     assert result.file_rejected and "« Nom » et « NOM », colonne A" in result.problems[0].message
+
+
+def test_repeated_header_row_is_skipped(tmp_path: Path, check) -> None:
+    path = write_openpyxl(tmp_path / "fiche.xlsx", [HEADER, good_row(nom="A"), HEADER, good_row(nom="B")])
+    result = check(path)
+    assert [(r.fields["nom"], r.row_number) for r in result.records] == [("A", 2), ("B", 4)]
+    assert result.rejected_rows == 0
+
+
+def test_unknown_field_in_vertical_fiche_is_reported_on_its_row(tmp_path: Path, check) -> None:
+    values = dict(zip(HEADER, good_row()))
+    rows = [*([label, values[label]] for label in HEADER), ["Adresse", "3 rue X"]]
+    result = check(write_openpyxl(tmp_path / "fiche.xlsx", rows))
+    [warning] = [p for p in result.problems if p.code == "colonne-inconnue"]
+    assert (warning.column, warning.row) == ("Adresse", len(HEADER) + 1)
