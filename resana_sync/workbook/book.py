@@ -144,8 +144,10 @@ class SharedWorkbook:
                  len(plan.new_situations), len(plan.cell_updates), len(plan.new_contributions),
                  len(plan.contribution_updates))
 
-    def add_journal(self, results: list[FileResult], now: dt.datetime) -> None:
-        """One Journal row per file seen with a new (path, content hash); unchanged files add nothing."""
+    def add_journal(self, results: list[FileResult], now: dt.datetime) -> int:
+        """One Journal row per file seen with a new (path, content hash); unchanged files add nothing.
+
+        Returns the number of rows added (0: the Journal is as it was)."""
         journal = self._sheets[JOURNAL]
         seen = set(self._journal_keys())
         when = _local_naive(now)
@@ -165,6 +167,7 @@ class SharedWorkbook:
         if added:
             journal.extend_filters()
         log.info("journal: %d row(s) added", added)
+        return added
 
     def feature_losses(self) -> list[str]:
         """French descriptions of what saving this workbook with openpyxl would drop."""

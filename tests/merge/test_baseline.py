@@ -76,8 +76,8 @@ def test_journal_one_row_per_new_file_version_and_none_for_unchanged(schema):
         FileResult("MDA", "Dépôts/MDA/Thumbs.db", Outcome.IGNORED, "c" * 64),
         FileResult("AEMO", "Dépôts/AEMO/x.xls", Outcome.UNCHANGED, "d" * 64),
     ]
-    book.add_journal(results, NOW)
-    book.add_journal(results, NOW)
+    assert book.add_journal(results, NOW) == 2
+    assert book.add_journal(results, NOW) == 0
     rows = sheet_rows(reopen(book, schema).to_bytes(), "Journal")
     assert [(r["Structure"], r["Résultat"], r["Lignes acceptées"], r["Lignes rejetées"]) for r in rows] == [
         ("PJJ", "importé", 1, 1), ("MDA", "ignoré", 0, 0)]
