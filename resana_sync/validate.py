@@ -381,21 +381,12 @@ def _unknown_columns(rows: Sequence[RawRow], labels: Mapping[str, FieldSpec], fi
         for label in row.cells:
             if fold(label) not in labels and label not in unknown:
                 unknown[label] = row.label_rows.get(label) if row.header_row is None else row.header_row
-    return [
-        Problem(
-            severity=Severity.WARNING,
-            message=f"{file}{_at_row(row)}, colonne « {label} » : colonne non reconnue, son contenu n'a pas été importé. "
-            "Si elle correspond à une information de la fiche, renommez-la comme dans le modèle ; sinon supprimez-la.",
-            file=file,
-            row=row,
-            column=label,
-            reason="colonne non reconnue : son contenu n'a pas été importé",
-            hint="Si elle correspond à une information de la fiche, renommez-la comme dans le modèle ; "
-            "sinon supprimez-la (seules les informations prévues par la fiche sont partagées).",
-            code="colonne-inconnue",
-        )
-        for label, row in unknown.items()
-    ]
+    issue = Issue(
+        Severity.WARNING, "colonne-inconnue", "colonne non reconnue : son contenu n'a pas été importé",
+        "Si elle correspond à une information de la fiche, renommez-la comme dans le modèle ; "
+        "sinon supprimez-la (seules les informations prévues par la fiche sont partagées).",
+    )
+    return [make_problem(file, issue, row=row, column=label) for label, row in unknown.items()]
 
 
 def _other_structure(
@@ -429,29 +420,29 @@ def _structure_names(schema: FormSchema, known_structures: Iterable[str]) -> set
 
 
 def _cell_problem(file: str, row: RawRow, label: str, raw: Any, issue: Issue) -> Problem:
-    number = row.label_rows.get(label, row.row_number)
-    shown = display_value(raw)
-    found = f" (valeur trouvée : « {shown} »)" if shown else ""
+    return make_problem(file, issue, row=row.label_rows.get(label, row.row_number), column=label,
+                        value=display_value(raw))
+
+
+def _file_problem(file: str, severity: Severity, code: str, reason: str, hint: str) -> Problem:
+    return make_problem(file, Issue(severity, code, reason, hint))
+
+
+def make_problem(file: str, issue: Issue, *, row: int | None = None, column: str | None = None, value: str = "") -> Problem:
+    """A Problem whose message names the file, the row, the column, the value found and what to do."""
+    where = "".join([file, f", ligne {row}" if row else "", f", colonne « {column} »" if column else ""])
+    found = f" (valeur trouvée : « {value} »)" if value else ""
     return Problem(
         severity=issue.severity,
-        message=f"{file}, ligne {number}, colonne « {label} » : {issue.reason}{found}. {issue.hint}".rstrip(),
+        message=f"{where} : {issue.reason}{found}. {issue.hint}".rstrip(),
         file=file,
-        row=number,
-        column=label,
-        value=shown or None,
+        row=row,
+        column=column,
+        value=value or None,
         hint=issue.hint or None,
         code=issue.code,
         reason=issue.reason,
     )
-
-
-def _file_problem(file: str, severity: Severity, code: str, reason: str, hint: str) -> Problem:
-    return Problem(severity=severity, message=f"{file} : {reason}. {hint}", file=file,
-                   hint=hint, code=code, reason=reason)
-
-
-def _at_row(row: int | None) -> str:
-    return f", ligne {row}" if row else ""
 
 
 def display_value(raw: Any) -> str:
