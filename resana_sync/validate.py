@@ -285,10 +285,14 @@ def _number_text(value: int | float) -> str:
 
 
 def _serial_date(serial: float, epoch: dt.date) -> dt.date:
-    if not 1 <= serial <= _MAX_SERIAL:
-        raise Invalid("date", "ce nombre n'est pas une date",
+    invalid = Invalid("date", "ce nombre n'est pas une date",
                       "Saisissez la date au format jj/mm/aaaa (par exemple 03/12/2012).")
-    return epoch + dt.timedelta(days=int(serial))
+    if not 1 <= serial <= _MAX_SERIAL:
+        raise invalid
+    try:
+        return epoch + dt.timedelta(days=int(serial))
+    except OverflowError:   # past year 9999 from a 1904 epoch
+        raise invalid from None
 
 
 def parse_day_first(text: str, today: dt.date) -> dt.date:

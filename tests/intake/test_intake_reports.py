@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from resana_sync.intake import check_file, is_artefact
+from resana_sync.intake import check_file
 from resana_sync.records import FileResult, Outcome, Problem, Record, Severity
 from resana_sync.reports import outcome_text, partner_report, partner_report_body, report_changed, text_report
 
