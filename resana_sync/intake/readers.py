@@ -5,9 +5,10 @@ every format partners use, returns cached values for formulas and real ``date`` 
 for date-formatted cells (1900 and 1904 epochs). What calamine does not give:
 
 * the workbook's epoch for a date typed in a *General* cell (it arrives as a float):
-  for xlsx it is read from ``xl/workbook.xml`` (``date1904``); xls and ods files use
-  the 1900 convention (day 0 = 30 December 1899), which is what Excel for Windows,
-  LibreOffice and OnlyOffice write;
+  for xlsx it is read from ``xl/workbook.xml`` (``date1904``), for ods from
+  ``table:null-date`` in ``content.xml``; xls files are taken to use the 1900
+  convention (day 0 = 30 December 1899; reading the BIFF DATEMODE record would need an
+  OLE2 parser for a setting only old Mac Excel wrote);
 * hidden sheets come from calamine's ``sheets_metadata``, so openpyxl is not needed.
 
 Merged cells: the value of a vertically merged range is copied down its first column
@@ -43,6 +44,7 @@ MAX_SHEET_ROWS = 10_000
 MAX_SHEET_COLUMNS = 200
 EPOCH_1900 = dt.date(1899, 12, 30)
 EPOCH_1904 = dt.date(1904, 1, 1)
+_NULL_DATE = re.compile(rb"<table:null-date\b[^>]*\btable:date-value=[\"'](\d{4})-(\d{2})-(\d{2})")
 _DATE1904 = re.compile(rb"<(?:\w+:)?workbookPr\b[^>]*\bdate1904\s*=\s*[\"'](?:1|true)[\"']")
 
 
@@ -57,7 +59,7 @@ def read_sheets(path: Path, fmt: Format) -> list[Sheet]:
     """The visible sheets of a readable file, in workbook order."""
     if fmt is Format.CSV:
         return [Sheet(name="CSV", rows=read_csv_rows(path.read_bytes()))]
-    epoch = _xlsx_epoch(path) if fmt is Format.XLSX else EPOCH_1900
+    epoch = _EPOCH_READERS[fmt](path) if fmt in _EPOCH_READERS else EPOCH_1900
     try:
         # from_filelike detects the format from content; from_path trusts the extension.
         with path.open("rb") as handle:
@@ -116,6 +118,26 @@ def _xlsx_epoch(path: Path) -> dt.date:
             # workbookPr sits near the top of workbook.xml; a bounded head is enough.
             head = part.read(16 * 1024)
     return EPOCH_1904 if _DATE1904.search(head) else EPOCH_1900
+
+
+def _ods_epoch(path: Path) -> dt.date:
+    """The ``table:null-date`` of an ods file (LibreOffice lets users change it), else 1899-12-30."""
+    with zipfile.ZipFile(path) as archive:
+        if "content.xml" not in archive.namelist():
+            return EPOCH_1900
+        with archive.open("content.xml") as part:
+            window = b""
+            # The calculation settings precede the first table; stop reading there.
+            while chunk := part.read(64 * 1024):
+                window = window[-512:] + chunk
+                if match := _NULL_DATE.search(window):
+                    return dt.date(*map(int, match.groups()))
+                if b"<table:table " in window:
+                    break
+    return EPOCH_1900
+
+
+_EPOCH_READERS = {Format.XLSX: _xlsx_epoch, Format.ODS: _ods_epoch}
 
 
 def _unreadable(fmt: Format, exc: Exception) -> IntakeError:

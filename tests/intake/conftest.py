@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import openpyxl
 import pytest
@@ -89,6 +91,42 @@ def write_french_excel_csv(path: Path, rows: Sequence[Sequence[Any]]) -> Path:
 def _csv_cell(value: Any) -> str:
     text = value.strftime("%d/%m/%Y") if isinstance(value, dt.date) else str(value)
     return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ';"\r\n') else text
+
+
+def write_ods(path: Path, rows: Sequence[Sequence[Any]], *, null_date: dt.date | None = None) -> Path:
+    """A minimal OpenDocument spreadsheet, as the ODF spec lays it out (numbers stay numbers)."""
+    settings = (f'<table:calculation-settings><table:null-date table:date-value="{null_date.isoformat()}"/>'
+                "</table:calculation-settings>" if null_date else "")
+    body = "".join("<table:table-row>" + "".join(_ods_cell(v) for v in row) + "</table:table-row>" for row in rows)
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+        'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.3">'
+        f'<office:body><office:spreadsheet>{settings}<table:table table:name="Fiches">{body}</table:table>'
+        "</office:spreadsheet></office:body></office:document-content>"
+    )
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+        'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.3">'
+        '<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>'
+    )
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet", zipfile.ZIP_STORED)
+        archive.writestr("META-INF/manifest.xml", manifest, zipfile.ZIP_DEFLATED)
+        archive.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
+    return path
+
+
+def _ods_cell(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return f'<table:table-cell office:value-type="date" office:date-value="{value.isoformat()}"/>'
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f'<table:table-cell office:value-type="float" office:value="{value}"/>'
+    if value in ("", None):
+        return "<table:table-cell/>"
+    return f'<table:table-cell office:value-type="string"><text:p>{escape(str(value))}</text:p></table:table-cell>'
 
 
 @pytest.fixture

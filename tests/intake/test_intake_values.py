@@ -8,7 +8,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import HEADER, TODAY, good_row, write_french_excel_csv, write_openpyxl, write_xlsxwriter
+from conftest import HEADER, TODAY, good_row, write_french_excel_csv, write_ods, write_openpyxl, write_xlsxwriter
 
 from resana_sync.records import RawRow, Severity
 from resana_sync.validate import validate_rows
@@ -144,3 +144,12 @@ def test_integer_forms(schema) -> None:
 def test_missing_value_markers_count_as_empty(schema) -> None:
     result = _validate_cells(schema, nom="-")
     assert [(p.code, p.column) for p in result.problems] == [("obligatoire", "Nom")]
+
+
+@pytest.mark.parametrize(("null_date", "serial"), [(None, 41246), (dt.date(1904, 1, 1), 39784)])
+def test_ods_serial_uses_the_null_date(tmp_path: Path, check, null_date, serial: int) -> None:
+    path = write_ods(tmp_path / "fiche.ods", [HEADER, good_row(date_naissance=serial, ine="0123456789K")], null_date=null_date)
+    fields = _one(check(path))
+    assert fields["date_naissance"] == dt.date(2012, 12, 3)
+    assert fields["date_fiche"] == dt.date(2025, 11, 4)   # a real ODS date cell
+    assert fields["ine"] == "0123456789K"
