@@ -181,7 +181,7 @@ class Transport:
                 delay = exc.retry_after if exc.retry_after is not None else self.backoff * 2 ** (number - 1)
                 if delay > self.max_retry_after:
                     raise
-                log.warning("WebDAV request failed temporarily; retry %d/%d in %.2f s", number, self.retries, delay)
+                log.info("WebDAV request failed temporarily; retry %d/%d in %.2f s", number, self.retries, delay)
                 _sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -23,12 +23,12 @@ from .base import Download, Entry, Storage, clean_path
 log = logging.getLogger(__name__)
 
 # Temp files of the sync client (RESANA is Nextcloud-based) and our own: never a
-# finished file, never listed. Editor artefacts (~$x.xlsx, .DS_Store...) are still
-# listed: intake.is_artefact decides about those, for every backend alike.
+# finished file, never on the server, so never listed. Editor artefacts (~$x.xlsx,
+# .~lock.x.xlsx#, .DS_Store...) can be on the server too, so they are listed here as
+# well and intake.is_artefact decides about them: both backends report the same files.
 SYNC_CLIENT_TEMP_PATTERNS = (
     "*.part",        # download in progress (also our own temp files)
     "*.filepart",    # ownCloud/Nextcloud upload chunk
-    ".~*",           # Nextcloud temp download, LibreOffice lock
     ".*.~*",         # Nextcloud ".name.~1a2b" temp download
     ".sync_*",       # sync journal database
     "._sync_*",      # sync journal database (older clients)

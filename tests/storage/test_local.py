@@ -13,7 +13,7 @@ from resana_sync.storage.local import SYNC_CLIENT_TEMP_PATTERNS, LocalFolderStor
 
 @pytest.mark.parametrize(
     "name",
-    ["fiche.xlsx.part", ".~lock.fiche.xlsx#", ".sync_1a2b3c.db", "~WRL0001.tmp", ".fiche.xlsx.~1f2e", "x.filepart"],
+    ["fiche.xlsx.part", ".~resana-sync-1234.part", ".sync_1a2b3c.db", "~WRL0001.tmp", ".fiche.xlsx.~1f2e", "x.filepart"],
 )
 def test_sync_client_temp_files_are_not_listed(tmp_path: Path, name: str) -> None:
     (tmp_path / name).write_bytes(b"partial")
@@ -24,6 +24,7 @@ def test_sync_client_temp_files_are_not_listed(tmp_path: Path, name: str) -> Non
 def test_editor_artefacts_are_left_to_intake(tmp_path: Path) -> None:
     """~$x.xlsx or .DS_Store are real files on the remote too: intake.is_artefact decides, alike on every backend."""
     assert not is_sync_client_temp("~$fiche.xlsx")
+    assert not is_sync_client_temp(".~lock.fiche.xlsx#")
     assert not is_sync_client_temp(".DS_Store")
     assert len(SYNC_CLIENT_TEMP_PATTERNS) == len(set(SYNC_CLIENT_TEMP_PATTERNS))
 
