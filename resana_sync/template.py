@@ -43,6 +43,8 @@ _REQUIRED_FILL = PatternFill("solid", fgColor="FCE4D6")
 
 def build_template(schema: FormSchema) -> bytes:
     workbook = Workbook()
+    workbook.properties.creator = "resana-sync"
+    workbook.properties.title = schema.title
     form = workbook.active
     form.title = FORM_SHEET
     lists = workbook.create_sheet(LISTS_SHEET)
@@ -97,7 +99,8 @@ def _validation(workbook: Workbook, lists: Worksheet, col: int, spec: FieldSpec)
         ref = f"{quote_sheetname(LISTS_SHEET)}!${letter}$2:${letter}${len(spec.values) + 1}"
         workbook.defined_names[name] = DefinedName(name, attr_text=ref)
         # Several motifs go in one cell: the list helps, but other input must stay possible.
-        return _list_validation(f"={name}", spec, strict=spec.type != "array")
+        # OOXML stores formulas without the leading "=" (Excel "repairs" a file that has one).
+        return _list_validation(name, spec, strict=spec.type != "array")
     if spec.type == "integer":
         validation = DataValidation(type="whole", operator="greaterThanOrEqual", formula1=str(spec.minimum or 0))
         validation.error = "Indiquez un nombre entier."
