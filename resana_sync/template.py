@@ -47,9 +47,9 @@ def build_template(schema: FormSchema) -> bytes:
     workbook.properties.title = schema.title
     form = workbook.active
     form.title = FORM_SHEET
+    _write_instructions(workbook.create_sheet(HELP_SHEET), schema)
     lists = workbook.create_sheet(LISTS_SHEET)
     lists.sheet_state = "hidden"
-    _write_instructions(workbook.create_sheet(HELP_SHEET), schema)
     for col, spec in enumerate(schema.fields, start=1):
         _write_column(workbook, form, lists, col, spec)
     form.freeze_panes = "A2"

@@ -29,7 +29,7 @@ def test_template_name_and_determinism(schema, template_bytes: bytes) -> None:
 
 def test_header_row_has_every_label_with_a_help_note(schema, workbook) -> None:
     sheet = workbook[FORM_SHEET]
-    assert workbook.sheetnames[0] == FORM_SHEET
+    assert workbook.sheetnames == [FORM_SHEET, HELP_SHEET, LISTS_SHEET]
     assert [c.value for c in sheet[1]] == [f.label for f in schema.fields]
     note = sheet.cell(row=1, column=[f.id for f in schema.fields].index("classe") + 1).comment.text
     assert "Obligatoire." in note and "6e ; 5e ; 4e ; 3e" in note
