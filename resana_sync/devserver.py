@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
 from wsgidav.error_printer import ErrorPrinter
 from wsgidav.http_authenticator import HTTPAuthenticator
 from wsgidav.request_resolver import RequestResolver
@@ -53,11 +54,12 @@ def serve_webdav(
     users: Mapping[str, str] | None = None,
     prefix: str = "/",
     middleware: Callable[[WsgiApp], WsgiApp] | None = None,
+    certificate: tuple[Path, Path] | None = None,
 ) -> Iterator[str]:
     """Serve ``root`` over WebDAV with basic auth; yields the base URL (prefix included).
 
     ``users`` defaults to {"user": "password"}. ``middleware`` wraps the WsgiDAV app
-    (fault injection in tests).
+    (fault injection in tests). ``certificate`` = (cert PEM, key PEM) serves HTTPS.
     """
     users = {"user": "password"} if users is None else users
     prefix = "/" + prefix.strip("/")
@@ -77,12 +79,15 @@ def serve_webdav(
     with _quiet_startup():
         app = WsgiDAVApp(config)
     server = _QuietServer(("127.0.0.1", 0), middleware(app) if middleware else app, numthreads=4)
+    if certificate is not None:
+        server.ssl_adapter = BuiltinSSLAdapter(str(certificate[0]), str(certificate[1]))
     server.prepare()
     host, port = server.bind_addr[:2]
+    scheme = "https" if certificate else "http"
     thread = threading.Thread(target=server.serve, name="resana-sync-webdav", daemon=True)
     thread.start()
     try:
-        yield f"http://{host}:{port}{prefix.rstrip('/')}"
+        yield f"{scheme}://{host}:{port}{prefix.rstrip('/')}"
     finally:
         server.stop()
         thread.join(5)

@@ -225,7 +225,8 @@ def publish_workbook(
         # as If-Match alone is not enough on every server.
         previous = _read_current(storage, path, expected_sha256)
     etag, resent = _write_verified(storage, path, data, previous)
-    pruned = _prune(storage, path, archive_folder, keep_archives) if archive else []
+    # at least the archive just made is kept: it is the only copy of the previous version
+    pruned = _prune(storage, path, archive_folder, max(1, keep_archives)) if archive else []
     log.info("workbook published (%d bytes, %d old archive(s) pruned)", len(data), len(pruned))
     return PublishResult(path, sha256_bytes(data), len(data), etag, archive, pruned, resent)
 

@@ -165,6 +165,8 @@ class WebDAVStorage(Storage):
             raise ConfigError("Donnez soit un jeton, soit un identifiant et un mot de passe WebDAV, pas les deux.")
         if parts.scheme == "http" and not _is_loopback(parts.hostname):
             log.warning("WebDAV server reached over plain HTTP: credentials and data travel unencrypted")
+        if not verify and not ca_bundle:
+            log.warning("TLS certificate verification is off: anyone on the network path could read the data")
         root = "/".join(p for p in (unquote(parts.path), root_prefix or "") if p.strip("/"))
         self._client = Client(
             {
