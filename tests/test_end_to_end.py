@@ -52,6 +52,10 @@ def sheet_values(space: Path, name: str) -> list[tuple]:
     return list(openpyxl.load_workbook(space / WORKBOOK)[name].iter_rows(values_only=True))
 
 
+def items(cell: object) -> set[str]:
+    return {part.strip() for part in str(cell).split(";")}
+
+
 def by_name(rows: list[dict[str, object]], nom: str) -> dict[str, object]:
     [row] = [r for r in rows if str(r["Nom"]).upper() == nom]
     return row
@@ -82,8 +86,8 @@ def test_sample_tree_gives_the_readme_outcomes(backend: str, samples_space: Path
     rows = suivi_rows(samples_space)
     assert sorted(str(r["Nom"]).upper() for r in rows) == [
         "BERNARD", "DUBOIS", "FOURNIER", "GIRARD", "LEROY", "MARTIN", "MOREAU"]
-    assert set(str(by_name(rows, "MARTIN")["Structures contributrices"]).split("; ")) == {"Collège des Remparts", "PJJ"}
-    assert set(str(by_name(rows, "MOREAU")["Structures contributrices"]).split("; ")) == {"Centres sociaux", "AEMO"}
+    assert items(by_name(rows, "MARTIN")["Structures contributrices"]) == {"Collège des Remparts", "PJJ"}
+    assert items(by_name(rows, "MOREAU")["Structures contributrices"]) == {"Centres sociaux", "AEMO"}
     assert by_name(rows, "DUBOIS")["Date de naissance"].date() == dt.date(2012, 9, 2)
     assert by_name(rows, "BERNARD")["INE"] == "0123456789K"
     assert by_name(rows, "FOURNIER")["Prénom"] == "Chloé-Anne"
