@@ -215,6 +215,8 @@ def format_run_report(report) -> str:
     if report.dry_run:
         lines.append("  Changements prévus :" if report.plan_lines else "  Aucun changement prévu.")
         lines.extend(f"    - {line}" for line in report.plan_lines)
+    elif report.pushed and report.workbook_created:
+        lines.append("  Tableau partagé créé.")
     elif report.pushed:
         lines.append("  Tableau partagé mis à jour (copie de l'ancienne version dans Archives).")
     elif not report.workbook_changed:

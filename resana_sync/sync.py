@@ -48,6 +48,7 @@ class RunReport:
     situations: int = 0
     contributions: int = 0
     workbook_changed: bool = False
+    workbook_created: bool = False
     pushed: bool = False
     conflict_copy: str | None = None
     reports_written: list[str] = field(default_factory=list)
@@ -243,7 +244,8 @@ def _merge_and_push(
             return
         book.apply(plan)
         journal_rows = book.add_journal(report.files, now)
-        report.workbook_changed = remote.data is None or not plan.is_empty or journal_rows > 0
+        report.workbook_created = remote.data is None
+        report.workbook_changed = report.workbook_created or not plan.is_empty or journal_rows > 0
         _count_workbook(report, book)
         if not report.workbook_changed:
             return
