@@ -25,7 +25,7 @@ def fold(value: str) -> str:
     text = strip_accents(clean_text(value)).casefold()
     text = text.replace("’", "'").replace("œ", "oe")
     text = re.sub(r"\s*([()/:?'.,-])\s*", r"\1", text)
-    return _SPACES.sub(" ", text).strip(" :?")
+    return _SPACES.sub(" ", text).strip(" :?*")   # "Nom *": forms mark required fields with a star
 
 
 def fold_name(value: str) -> str:

@@ -209,3 +209,11 @@ def test_unknown_field_in_vertical_fiche_is_reported_on_its_row(tmp_path: Path, 
     result = check(write_openpyxl(tmp_path / "fiche.xlsx", rows))
     [warning] = [p for p in result.problems if p.code == "colonne-inconnue"]
     assert (warning.column, warning.row) == ("Adresse", len(HEADER) + 1)
+
+
+def test_labels_with_required_stars_colons_and_line_breaks(tmp_path: Path, check) -> None:
+    labels = ["Date de la fiche *", "Nom *", "Prénom*", "Date de\nnaissance *", "Établissement :", "Classe\u00a0:",
+              "Situation scolaire actuelle", "Motif(s) *", "Famille informée ?", "Professionnel référent"]
+    values = [dt.date(2025, 11, 4), "DURAND", "Zoé", "12/03/2012", "Corderie", "5e", "Scolarisé(e)", "Santé", "Oui", "M"]
+    result = check(write_openpyxl(tmp_path / "fiche.xlsx", [labels, values]))
+    assert len(result.records) == 1 and result.problems == []
