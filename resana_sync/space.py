@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import posixpath
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +102,12 @@ class GuardedStorage(Storage):
         # Only old archives are ever deleted (pruning).
         self._check(posixpath.dirname(clean_path(path)) == _nfc(self.space.archives), path)
         self.inner.delete(path)
+
+    @contextmanager
+    def exclusive(self, path: str) -> Iterator[None]:
+        self._check(self.space.may_write(path), path)
+        with self.inner.exclusive(path):
+            yield
 
     def close(self) -> None:
         self.inner.close()

@@ -58,3 +58,20 @@ def test_guard_deletes_only_archives() -> None:
     assert inner.stat("Archives/old.xlsx") is None
     with pytest.raises(UnsafePath):
         storage.delete("Tableau de suivi partagé.xlsx")
+
+
+def test_guard_passes_the_backend_lock_through() -> None:
+    taken = []
+
+    class Locking(MemoryStorage):
+        def exclusive(self, path):  # noqa: ANN001, ANN202
+            taken.append(path)
+            return super().exclusive(path)
+
+    storage = GuardedStorage(Locking(), SPACE)
+    with storage.exclusive("Tableau de suivi partagé.xlsx"):
+        pass
+    assert taken == ["Tableau de suivi partagé.xlsx"]
+    with pytest.raises(UnsafePath):
+        with storage.exclusive("Dépôts/PJJ/fiche.xlsx"):
+            pass
