@@ -46,6 +46,12 @@ _VALUE_SHOWN = 80
 
 @dataclass
 class Validation:
+    """What one file gives: accepted records, problems for the partner, count of rejected rows.
+
+    ``Record.fields`` holds only the fields that were filled with a valid value; a field
+    left empty (or an optional field with an invalid value) has no key.
+    """
+
     records: list[Record] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     rejected_rows: int = 0

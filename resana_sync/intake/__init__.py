@@ -89,7 +89,7 @@ def check_file(
             code="fichier-illisible",
         )
         return Validation(records=[], problems=[problem], rejected_rows=0, file_rejected=True)
-    return validate_rows(
+    validation = validate_rows(
         rows,
         schema,
         file=display_name,
@@ -99,6 +99,8 @@ def check_file(
         today=today,
         known_structures=known_structures,
     )
+    logger.debug("intake: %d rows accepted, %d rejected", len(validation.records), validation.rejected_rows)
+    return validation
 
 
 def _unsupported_message(fmt: Format) -> str:
