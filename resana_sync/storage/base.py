@@ -7,12 +7,14 @@ in NFC. ``""`` is the root. Every backend must pass ``tests/storage/contract.py`
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import posixpath
 import tempfile
 import unicodedata
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -97,6 +99,16 @@ class Storage(ABC):
     @abstractmethod
     def delete(self, path: str) -> None:
         """Remove the file at ``path`` (used only to prune old archives)."""
+
+    @contextlib.contextmanager
+    def exclusive(self, path: str) -> Iterator[None]:
+        """Hold other writers of the existing file ``path`` off, where the backend can.
+
+        WebDAV takes a LOCK (other clients' PUTs get 423 meanwhile); elsewhere this
+        holds nothing, and conditional writes plus read-back verification remain the
+        guard. Raises RemoteLocked if someone else holds the file.
+        """
+        yield
 
     def read_bytes(self, path: str, *, max_bytes: int | None = None) -> Blob:
         """Fetch ``path`` whole into memory, through ``download`` so the same checks apply."""

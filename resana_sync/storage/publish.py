@@ -20,6 +20,7 @@ Archives beyond ``keep_archives`` are pruned only after a verified publish.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import logging
@@ -221,10 +222,12 @@ def publish_workbook(
     if previous is not None:
         storage.make_folder(archive_folder)
         archive = _upload_new(storage, archive_name(path, archive_folder, now), previous.data)
-        # Archiving takes a while; a coordinator saving meanwhile must be caught here,
-        # as If-Match alone is not enough on every server.
+    with storage.exclusive(path) if previous is not None else contextlib.nullcontext():
+        # Archiving took a while: a coordinator who saved meanwhile is caught here, and
+        # the lock (where the server has one) keeps anyone from saving between this
+        # check and our write, which If-Match alone cannot do on every server.
         previous = _read_current(storage, path, expected_sha256)
-    etag, resent = _write_verified(storage, path, data, previous)
+        etag, resent = _write_verified(storage, path, data, previous)
     # at least the archive just made is kept: it is the only copy of the previous version
     pruned = _prune(storage, path, archive_folder, max(1, keep_archives)) if archive else []
     log.info("workbook published (%d bytes, %d old archive(s) pruned)", len(data), len(pruned))
@@ -269,5 +272,6 @@ def restore_from_archive(storage: Storage, path: str, *, archive_folder: str) ->
     if good is None:
         return None
     log.warning("the workbook on the server is damaged; restoring it from the latest whole archive")
-    _write_verified(storage, current.path, good.data, current)
+    with storage.exclusive(current.path):
+        _write_verified(storage, current.path, good.data, _read_or_none(storage, current.path))
     return good.path

@@ -10,11 +10,13 @@ no call sends conditional headers. See the team notes on WebDAV servers.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import ipaddress
 import logging
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -23,7 +25,7 @@ import requests
 from lxml import etree
 from webdav3.client import Client
 
-from ..errors import ConfigError, InvalidListing, RemoteNotFound, TransientRemoteError
+from ..errors import ConfigError, InvalidListing, RemoteNotFound, StorageError, TransientRemoteError
 from ._http import BasicAuth, BearerAuth, Transport, connection_error
 from ._local_io import too_large, write_whole
 from ._names import NameMap, RawItem
@@ -43,6 +45,14 @@ _PROPFIND_BODY = (
 # is already safe there, but would hand back a partial tree we must not read as a listing.
 _DECLARATION = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+_LOCK_BODY = (
+    b'<?xml version="1.0" encoding="utf-8"?>'
+    b'<d:lockinfo xmlns:d="DAV:"><d:lockscope><d:exclusive/></d:lockscope>'
+    b"<d:locktype><d:write/></d:locktype><d:owner>resana-sync</d:owner></d:lockinfo>"
+)
+# Long enough to check, write and read back the workbook; short enough that a crashed
+# run does not keep the coordinator out for long.
+_LOCK_SECONDS = 120
 _SCHEME_AND_HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*")
 _CHUNK = 1 << 16
 
@@ -190,6 +200,7 @@ class WebDAVStorage(Storage):
         )
         self._root_segments = _segments(self._client.webdav.root)
         self._names = NameMap()
+        self._lock_tokens: dict[str, str] = {}  # stored path -> Lock-Token we hold
 
     def __repr__(self) -> str:
         return f"WebDAVStorage({self._client.get_url('')!r})"
@@ -289,13 +300,48 @@ class WebDAVStorage(Storage):
             headers["If-Match"] = f'"{if_match}"'
         if if_none_match:
             headers["If-None-Match"] = "*"
+        stored = self._names.stored(path)
+        if stored in self._lock_tokens:
+            headers["If"] = f"({self._lock_tokens[stored]})"
         # bytes, never an iterator: requests then sends Content-Length; some servers
         # answer a chunked PUT with 411 (ownCloud) or hang.
-        response = self._transport.request(
-            "PUT", self._url(self._names.stored(path)), headers=headers, data=bytes(data), path=path
-        )
+        response = self._transport.request("PUT", self._url(stored), headers=headers, data=bytes(data), path=path)
         response.close()
         return normalise_etag(response.headers.get("ETag"))
+
+    @contextlib.contextmanager
+    def exclusive(self, path: str) -> Iterator[None]:
+        """A WebDAV LOCK on ``path`` for the block: the guard that still holds on servers
+        that ignore If-Match (they honour locks: rclone, nginx, Apache, WsgiDAV)."""
+        path = clean_path(path)
+        stored = self._names.stored(path)
+        url = self._url(stored)
+        response = self._transport.request(
+            "LOCK",
+            url,
+            headers={"Depth": "0", "Timeout": f"Second-{_LOCK_SECONDS}", "Content-Type": "application/xml; charset=utf-8"},
+            data=_LOCK_BODY,
+            ok_statuses=frozenset({405, 501}),
+            path=path,
+        )
+        response.close()
+        token = response.headers.get("Lock-Token", "").strip() if response.status_code < 300 else ""
+        if not token:
+            log.info("the WebDAV server offers no locks; conditional writes and read-back remain the guard")
+            yield
+            return
+        self._lock_tokens[stored] = token
+        try:
+            yield
+        finally:
+            del self._lock_tokens[stored]
+            self._unlock(url, token)
+
+    def _unlock(self, url: str, token: str) -> None:
+        try:
+            self._transport.request("UNLOCK", url, headers={"Lock-Token": token}).close()
+        except StorageError:
+            log.warning("a WebDAV lock could not be released; it expires by itself within %d s", _LOCK_SECONDS)
 
     def make_folder(self, folder: str) -> None:
         parts = clean_path(folder).split("/")

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import requests
+
 Environ = dict[str, Any]
 App = Callable[[Environ, Callable], Iterable[bytes]]
 Fault = Callable[[Environ, Callable, App], Iterable[bytes]]
@@ -136,11 +138,12 @@ def slow(seconds: float) -> Fault:
 
 
 def _without_conditions(environ: Environ) -> Environ:
-    return {k: v for k, v in environ.items() if k not in ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF")}
+    return {k: v for k, v in environ.items() if k not in ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH")}
 
 
 def ignore_conditions() -> Fault:
-    """A server that ignores If-Match / If-None-Match (rclone serve, nginx dav)."""
+    """A server that ignores If-Match / If-None-Match (rclone serve, nginx dav); like them,
+    it still honours locks (the ``If: (<token>)`` header)."""
     return lambda environ, start_response, app: app(_without_conditions(environ), start_response)
 
 
@@ -188,11 +191,27 @@ def in_place_put_cut(root: Path, prefix: str = "/", *, answer: int | None = 500)
     return fault
 
 
+def no_locks() -> Fault:
+    """A server without LOCK support."""
+    return reply(405)
+
+
 def concurrent_write(target: Path, content: bytes) -> Fault:
     """Someone else saves ``target`` (e.g. the coordinator) just before this request runs."""
 
     def fault(environ: Environ, start_response: Callable, app: App) -> Iterable[bytes]:
         target.write_bytes(content)
+        return app(environ, start_response)
+
+    return fault
+
+
+def concurrent_dav_put(url: str, auth: requests.auth.AuthBase, content: bytes, statuses: list[int]) -> Fault:
+    """Someone else saves through WebDAV (so locks apply to them) just before this request
+    runs; the status they got is appended to ``statuses``."""
+
+    def fault(environ: Environ, start_response: Callable, app: App) -> Iterable[bytes]:
+        statuses.append(requests.put(url, data=content, auth=auth, timeout=5).status_code)
         return app(environ, start_response)
 
     return fault

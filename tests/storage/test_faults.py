@@ -8,8 +8,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+import requests
 
 from resana_sync.devserver import serve_webdav
 from resana_sync.errors import (
@@ -31,6 +33,7 @@ from . import faults
 from .conftest import PASSWORD, PREFIX, USERS, webdav_storage, xlsx
 
 WORKBOOK = "Tableau de suivi partagé.xlsx"
+COORDINATOR = requests.auth.HTTPBasicAuth(b"coordination", PASSWORD.encode())  # another WebDAV client
 NOW = dt.datetime(2026, 12, 3, 3, 30)
 
 
@@ -301,6 +304,44 @@ def test_coordinator_saving_at_the_very_moment_of_our_put(faulty: Faulty) -> Non
     with pytest.raises(PreconditionFailed):
         faulty.publish(xlsx("merged"), based_on=base)
     assert (faulty.root / WORKBOOK).read_bytes() == coordinator
+
+
+@pytest.mark.parametrize("server_ignores_if_match", [False, True])
+def test_coordinator_saving_through_webdav_at_the_very_moment_is_held_off_by_our_lock(
+    faulty: Faulty, server_ignores_if_match: bool
+) -> None:
+    base, merged, coordinator = xlsx("base"), xlsx("merged"), xlsx("coordinator's edit")
+    seed_workbook(faulty, base)
+    their_saves: list[int] = []
+    workbook_url = f"{faulty.url}/{quote(WORKBOOK)}"
+    faulty.injector.add(
+        faults.concurrent_dav_put(workbook_url, COORDINATOR, coordinator, their_saves),
+        method="PUT",
+        path="/" + WORKBOOK,
+    )
+    if server_ignores_if_match:
+        faulty.injector.add(faults.ignore_conditions(), times=None)
+
+    faulty.publish(merged, based_on=base)
+
+    assert their_saves == [423]  # their editor says "locked, try again": their edit is still with them
+    assert (faulty.root / WORKBOOK).read_bytes() == merged
+    assert requests.put(workbook_url, data=coordinator, auth=COORDINATOR, timeout=5).ok  # lock released
+
+
+def test_server_without_locks_still_publishes(faulty: Faulty) -> None:
+    faulty.injector.add(faults.no_locks(), method="LOCK", times=None)
+    seed_workbook(faulty, xlsx("base"))
+    faulty.publish(xlsx("merged"), based_on=xlsx("base"))
+    assert (faulty.root / WORKBOOK).read_bytes() == xlsx("merged")
+
+
+def test_workbook_locked_by_someone_else_is_left_alone(faulty: Faulty) -> None:
+    seed_workbook(faulty, xlsx("base"))
+    faulty.injector.add(faults.reply(423), method="LOCK")
+    with pytest.raises(RemoteLocked):
+        faulty.publish(xlsx("merged"), based_on=xlsx("base"))
+    assert (faulty.root / WORKBOOK).read_bytes() == xlsx("base")
 
 
 # -- credentials never leak ---------------------------------------------------------
