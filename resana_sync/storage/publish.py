@@ -94,8 +94,8 @@ def _upload_new(storage: Storage, path: str, data: bytes) -> str:
 def _verify(storage: Storage, path: str, data: bytes) -> None:
     if storage.read_bytes(path).sha256 != sha256_bytes(data):
         raise WriteNotVerified(
-            "Une copie de sauvegarde du tableau n'a pas été enregistrée correctement sur le serveur : "
-            "le tableau n'a pas été modifié ; relancez la synchronisation.",
+            "Une copie du tableau (sauvegarde ou copie de conflit) n'a pas été enregistrée correctement sur "
+            "le serveur ; le tableau partagé n'a pas été modifié. Relancez la synchronisation.",
             path=path,
         )
 
@@ -128,8 +128,8 @@ def _prune(storage: Storage, path: str, archive_folder: str, keep: int) -> list[
         doomed = archives[: max(0, len(archives) - keep)]
         for old in doomed:
             storage.delete(old)
-    except StorageError:
-        log.warning("old archives could not be pruned; they will be on the next run", exc_info=True)
+    except StorageError as exc:
+        log.warning("old archives could not be pruned (%s); the next run tries again", type(exc).__name__)
         return []
     return doomed
 
@@ -273,5 +273,8 @@ def restore_from_archive(storage: Storage, path: str, *, archive_folder: str) ->
         return None
     log.warning("the workbook on the server is damaged; restoring it from the latest whole archive")
     with storage.exclusive(current.path):
-        _write_verified(storage, current.path, good.data, _read_or_none(storage, current.path))
+        again = _read_or_none(storage, current.path)
+        if again is None or again.sha256 != current.sha256:
+            return None  # someone wrote it meanwhile: the next run looks again
+        _write_verified(storage, current.path, good.data, again)
     return good.path

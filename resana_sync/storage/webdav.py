@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 import requests
 from lxml import etree
@@ -146,6 +146,20 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+def _check_options(parts: SplitResult, *, username: str | None, password: str | None, token: str | None) -> None:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("L'adresse WebDAV doit commencer par https:// suivi du nom du serveur.")
+    if parts.username or parts.password:
+        raise ConfigError(
+            "L'adresse WebDAV ne doit pas contenir d'identifiants : retirez-les de l'adresse et utilisez "
+            "RESANA_SYNC_USER / RESANA_SYNC_PASSWORD (ou un fichier de secrets)."
+        )
+    if token and (username or password):
+        raise ConfigError("Donnez soit un jeton, soit un identifiant et un mot de passe WebDAV, pas les deux.")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        log.warning("WebDAV server reached over plain HTTP: credentials and data travel unencrypted")
+
+
 class WebDAVStorage(Storage):
     def __init__(
         self,
@@ -164,24 +178,14 @@ class WebDAVStorage(Storage):
         max_retry_after: float = 300,
     ) -> None:
         parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError("L'adresse WebDAV doit commencer par https:// suivi du nom du serveur.")
-        if parts.username or parts.password:
-            raise ConfigError(
-                "L'adresse WebDAV ne doit pas contenir d'identifiants : retirez-les de l'adresse et utilisez "
-                "RESANA_SYNC_USER / RESANA_SYNC_PASSWORD (ou un fichier de secrets)."
-            )
-        if token and (username or password):
-            raise ConfigError("Donnez soit un jeton, soit un identifiant et un mot de passe WebDAV, pas les deux.")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
-            log.warning("WebDAV server reached over plain HTTP: credentials and data travel unencrypted")
+        _check_options(parts, username=username, password=password, token=token)
         if not verify and not ca_bundle:
             log.warning("TLS certificate verification is off: anyone on the network path could read the data")
-        root = "/".join(p for p in (unquote(parts.path), root_prefix or "") if p.strip("/"))
+        root = "/".join(p.strip("/") for p in (unquote(parts.path), root_prefix or "") if p.strip("/"))
         self._client = Client(
             {
                 "webdav_hostname": f"{parts.scheme}://{parts.netloc}",
-                "webdav_root": "/" + root.strip("/"),
+                "webdav_root": "/" + root,
                 "webdav_disable_check": True,
                 "webdav_timeout": read_timeout,
             }

@@ -181,3 +181,17 @@ def test_tls_verification_is_on_by_default_and_takes_a_ca_bundle(tmp_path: Path)
     bundle = tmp_path / "ca.pem"
     assert WebDAVStorage(BASE)._transport.verify is True
     assert WebDAVStorage(BASE, ca_bundle=bundle)._transport.verify == str(bundle)
+
+
+@pytest.mark.parametrize(
+    ("base", "prefix"),
+    [
+        ("https://resana.example.gouv.fr", "/remote.php/webdav/"),
+        ("https://resana.example.gouv.fr/remote.php/", "webdav"),
+        ("https://resana.example.gouv.fr/remote.php/webdav/", None),
+    ],
+)
+@responses.activate
+def test_server_prefix_goes_into_every_url(base: str, prefix: str | None) -> None:
+    responses.add("PROPFIND", f"{BASE}/Archives/", status=207, body=multistatus(resource("/remote.php/webdav/Archives/", folder=True)))
+    assert WebDAVStorage(base, root_prefix=prefix).list("Archives") == []
