@@ -11,6 +11,7 @@ no call sends conditional headers. See the team notes on WebDAV servers.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import email.utils
 import ipaddress
 import logging
@@ -71,7 +72,7 @@ class _Resource:
     is_dir: bool
     size: int | None
     etag: str | None
-    modified: object
+    modified: dt.datetime | None
 
 
 def _nfc(segments: tuple[str, ...]) -> tuple[str, ...]:
@@ -84,7 +85,7 @@ def _segments(href: str) -> tuple[str, ...]:
     return tuple(unquote(part) for part in path.split("/") if part)
 
 
-def _parse_modified(text: str | None):  # noqa: ANN202 - datetime | None
+def _parse_modified(text: str | None) -> dt.datetime | None:
     if not text:
         return None
     try:
@@ -105,6 +106,7 @@ def _parse_resource(node: etree._Element) -> _Resource | None:
     props = [p for p in props if p is not None]
     if not props:
         return None  # e.g. a <response> with its own 404 status: nothing there to list
+
     def text(name: str) -> str | None:
         for prop in props:
             value = prop.findtext(f"{_DAV}{name}")
