@@ -18,7 +18,9 @@ from .config import Settings
 from .errors import (
     AuthenticationError,
     FeatureLossRefused,
+    InFlux,
     PreconditionFailed,
+    RemoteLocked,
     RemoteNotFound,
     StorageError,
     SyncIncomplete,
@@ -30,7 +32,7 @@ from .schema import FormSchema
 from .space import GuardedStorage, Space
 from .state import State
 from .storage.base import Entry, Storage
-from .storage.publish import conflict_copy_name, publish_workbook
+from .storage.publish import publish_workbook, restore_from_archive, save_conflict_copy
 from .template import build_template
 from .workbook import SharedWorkbook
 
@@ -51,6 +53,8 @@ class RunReport:
     workbook_created: bool = False
     pushed: bool = False
     conflict_copy: str | None = None
+    push_deferred: bool = False          # the workbook was locked (open in an editor): next run
+    restored_from: str | None = None     # archive put back over a damaged workbook
     reports_written: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -67,7 +71,7 @@ class RunReport:
 
     @property
     def complete(self) -> bool:
-        return self.conflict_copy is None and self.count(Outcome.DEFERRED) == 0
+        return self.conflict_copy is None and not self.push_deferred and self.count(Outcome.DEFERRED) == 0
 
 
 @dataclass
@@ -95,13 +99,16 @@ def run_sync(
         report.files = collect_forms(guarded, settings, schema, state, workdir, now)
         records = [r for f in report.files for r in f.records]
         _merge_and_push(guarded, settings, schema, state, records, report, workdir, now)
-        if not dry_run:
+        # Partners are told (and files recorded as taken) only once the workbook holds
+        # their forms: after a failed push the next run does it all again.
+        settled = report.pushed or not report.workbook_changed
+        if not dry_run and settled:
             _write_partner_reports(guarded, space, report, workdir, now)
+            for result in report.files:
+                if result.outcome is not Outcome.DEFERRED:
+                    state.record_file(result.path, result.sha256, result.outcome.value, now)
+        if not dry_run:
             _refresh_template(guarded, space, schema, workdir, report)
-            if report.pushed or not report.workbook_changed:
-                for result in report.files:
-                    if result.outcome is not Outcome.DEFERRED:
-                        state.record_file(result.path, result.sha256, result.outcome.value, now)
     return report
 
 
@@ -172,14 +179,18 @@ def _take_file(
     result.rejected_rows = validation.rejected_rows
     result.outcome = _outcome(state, entry.path, local.sha256, validation)
     result.message = _summary_message(result)
+    if entry.nfc_duplicates:
+        result.problems.append(Problem(
+            Severity.WARNING,
+            "Un autre fichier de ce dossier porte le même nom, écrit avec d'autres caractères accentués "
+            "(copie venue d'un Mac) : seul celui-ci a été lu. Supprimez le doublon.",
+            file=entry.name, code="nfc-duplicate"))
     return result
 
 
 def _download_stable(storage: Storage, entry: Entry, workdir: Path, max_bytes: int):
     """Download, then check the file did not change meanwhile: a partner still saving it
     (or a sync client still uploading) makes it 'in flux', taken at the next run."""
-    from .errors import InFlux
-
     local = storage.download(entry.path, workdir / f"form-{abs(hash(entry.path))}", max_bytes=max_bytes)
     after = storage.stat(entry.path)
     moved = after is None or after.size != local.size or (
@@ -231,6 +242,13 @@ def _merge_and_push(
     now: dt.datetime,
 ) -> None:
     path = settings.space.workbook
+    if not report.dry_run:
+        report.restored_from = restore_from_archive(storage, path, archive_folder=settings.space.archives)
+        if report.restored_from:
+            report.warnings.append(
+                "Le tableau partagé sur le serveur était incomplet (envoi interrompu) : la dernière copie "
+                f"complète ({report.restored_from}) a été remise en place avant la fusion."
+            )
     for attempt in range(1, settings.push_attempts + 1):
         remote = _read_workbook(storage, path, workdir)
         book = SharedWorkbook.open(remote.data, schema)
@@ -261,12 +279,18 @@ def _merge_and_push(
             log.warning("le tableau a été modifié pendant la fusion (essai %d/%d) : nouvelle fusion",
                         attempt, settings.push_attempts)
             continue
+        except RemoteLocked:
+            report.push_deferred = True
+            report.warnings.append(
+                "Le tableau partagé est ouvert dans un éditeur (verrouillé) : il n'a pas été modifié. "
+                "Les fiches seront fusionnées à la prochaine synchronisation."
+            )
+            return
         state.save_pushed(plan.pushed_after)
         state.save_workbook_version(published.sha256, published.etag)
         report.pushed = True
         return
-    report.conflict_copy = conflict_copy_name(path, now)
-    storage.upload(report.conflict_copy, new_bytes, if_none_match=True)
+    report.conflict_copy = save_conflict_copy(storage, path, new_bytes, now=now)
     report.warnings.append(
         "Le tableau partagé a été modifié pendant chaque tentative de fusion : la version fusionnée "
         f"a été enregistrée à côté, sous « {report.conflict_copy} ». Fermez le tableau puis relancez."
@@ -340,3 +364,5 @@ def ensure_complete(report: RunReport) -> None:
     """Raise when the run could not do all it should (the CLI exits non-zero)."""
     if report.conflict_copy:
         raise SyncIncomplete(report.warnings[-1])
+    if report.push_deferred:
+        raise RemoteLocked(report.warnings[-1])
