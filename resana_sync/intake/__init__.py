@@ -24,7 +24,14 @@ from ..records import Problem, RawRow, Severity
 from ..schema import FormSchema, load_schema
 from ..validate import Validation, validate_rows
 from .artefacts import is_artefact
-from .guards import DEFAULT_LIMITS, Limits, check_file_size, check_zip_container, run_with_deadline
+from .guards import (
+    DEFAULT_LIMITS,
+    Limits,
+    check_file_size,
+    check_sheet_extents,
+    check_zip_container,
+    run_with_deadline,
+)
 from .layout import find_form
 from .readers import read_sheets
 from .sniff import Format, sniff
@@ -58,6 +65,7 @@ def read_rows(
             raise IntakeError(_unsupported_message(fmt))
         if fmt in _ZIP_FORMATS:
             check_zip_container(path, limits)
+            check_sheet_extents(path, fmt is Format.ODS, limits)
         sheets = run_with_deadline(lambda: read_sheets(path, fmt), limits.parse_seconds)
         return find_form(sheets, schema.label_index())
     except IntakeError as exc:

@@ -11,6 +11,12 @@ calamine parses a file:
   and CRC match the directory (a forged directory cannot smuggle a bigger part) and
   that no XML part declares a DOCTYPE or an entity (billion laughs, external entities).
 
+* the cells that hold a value are located by streaming each worksheet's XML (expat, one
+  64 KiB chunk at a time), and the dense grid they span, which calamine allocates, is
+  capped (``max_cells``): two cells at A1 and XFD1048576, or one ods row repeated a
+  million times, would otherwise make calamine allocate gigabytes and abort the process
+  (a Rust allocation failure is not an exception).
+
 Memory bound: the checks themselves hold one 64 KiB chunk at a time (the test asserts
 a Python peak under 4 MiB on a bomb declaring hundreds of MiB). The parse that follows
 works on at most ``max_total_bytes`` (64 MiB) of XML; calamine's memory is a small
@@ -27,12 +33,14 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import zipfile
+from xml.parsers import expat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..errors import IntakeError
 
@@ -52,6 +60,7 @@ class Limits:
     max_total_bytes: int = 64 * _MIB
     max_ratio: int = 100
     ratio_applies_above: int = 1 * _MIB   # small parts (styles, themes) compress very well
+    max_cells: int = 4_000_000             # dense cells spanned by values, all sheets together
     parse_seconds: float = 30.0
 
 
@@ -125,6 +134,180 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
             "Le classeur est endommagé (un élément interne ne correspond pas à sa description). "
             "Ouvrez-le, enregistrez-le à nouveau puis déposez-le une nouvelle fois."
         ) from exc
+
+
+def check_sheet_extents(path: Path, is_ods: bool, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Refuse a workbook whose values span more cells than calamine should allocate."""
+    with zipfile.ZipFile(path) as archive:
+        if is_ods:
+            parts = [name for name in archive.namelist() if name == "content.xml"]
+        else:
+            parts = [name for name in archive.namelist() if _WORKSHEET.match(name)]
+        total = 0
+        for name in parts:
+            with archive.open(name) as stream:
+                for rows, columns in _value_extents(stream, _OdsExtent() if is_ods else _XlsxExtent()):
+                    total += rows * columns
+                    if total > limits.max_cells:
+                        raise IntakeError(
+                            f"Le classeur couvre une zone démesurée ({rows} lignes sur {columns} colonnes). "
+                            "Il n'a pas été lu. Recopiez les fiches dans le modèle, sans cellules éloignées "
+                            "remplies par erreur."
+                        )
+
+
+_WORKSHEET = re.compile(r"^xl/worksheets/[^/]+\.xml$")
+
+
+def _value_extents(stream: Any, tracker: _Extent) -> list[tuple[int, int]]:
+    """(rows, columns) spanned from A1 by the cells holding a value, per sheet of one XML part."""
+    parser = expat.ParserCreate(namespace_separator="}")
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartElementHandler = tracker.start
+    parser.EndElementHandler = tracker.end
+    parser.CharacterDataHandler = tracker.text
+    try:
+        while chunk := stream.read(_CHUNK):
+            parser.Parse(chunk, False)
+        parser.Parse(b"", True)
+    except expat.ExpatError as exc:
+        raise IntakeError(
+            "Le classeur est endommagé (une feuille n'est pas lisible). "
+            "Ouvrez-le, enregistrez-le à nouveau puis déposez-le une nouvelle fois."
+        ) from exc
+    return tracker.finish()
+
+
+def _local(name: str) -> str:
+    return name.rsplit("}", 1)[-1]
+
+
+class _Extent:
+    """Streaming tracker of the last row and column holding a value, per sheet."""
+
+    def __init__(self) -> None:
+        self.sheets: list[tuple[int, int]] = []
+        self.max_row = self.max_col = 0
+
+    def close_sheet(self) -> None:
+        if self.max_row and self.max_col:
+            self.sheets.append((self.max_row, self.max_col))
+        self.max_row = self.max_col = 0
+
+    def mark(self, last_row: int, last_col: int) -> None:
+        self.max_row = max(self.max_row, last_row)
+        self.max_col = max(self.max_col, last_col)
+
+    def finish(self) -> list[tuple[int, int]]:
+        self.close_sheet()
+        return self.sheets
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        raise NotImplementedError
+
+    def end(self, name: str) -> None:
+        raise NotImplementedError
+
+    def text(self, data: str) -> None:
+        """Only ods needs cell text; xlsx values are marked by their elements."""
+
+
+class _XlsxExtent(_Extent):
+    """SpreadsheetML: ``<row r>`` and ``<c r>``; a cell counts when it has ``<v>`` or ``<is>``."""
+
+    _REF = re.compile(r"^([A-Za-z]{1,3})(\d+)$")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.row = 0
+        self.col = 0
+        self.cell: tuple[int, int] | None = None
+        self.has_value = False
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        tag = _local(name)
+        if tag == "row":
+            self.row = _int(attrs.get("r"), self.row + 1)
+            self.col = 0
+        elif tag == "c":
+            self.cell = self._position(attrs.get("r"))
+            self.has_value = False
+        elif tag in ("v", "is") and self.cell is not None:
+            self.has_value = True
+
+    def end(self, name: str) -> None:
+        if _local(name) == "c" and self.cell is not None:
+            if self.has_value:
+                self.mark(*self.cell)
+            self.cell = None
+
+    def _position(self, ref: str | None) -> tuple[int, int]:
+        match = self._REF.match(ref or "")
+        if match:
+            letters, digits = match.groups()
+            self.row = int(digits)
+            self.col = _column_number(letters)
+        else:
+            self.col += 1
+        return self.row, self.col
+
+
+class _OdsExtent(_Extent):
+    """OpenDocument: rows and cells may be repeated; a cell counts with a value type or text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.row = 0             # rows before the current one
+        self.row_repeat = 1
+        self.col = 0
+        self.cell_repeat = 0
+        self.has_value = False
+        self.row_has_value = False
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        tag = _local(name)
+        if tag == "table":
+            self.close_sheet()
+            self.row = 0
+        elif tag == "table-row":
+            self.row_repeat = _int(_attr(attrs, "number-rows-repeated"), 1)
+            self.col = 0
+            self.row_has_value = False
+        elif tag in ("table-cell", "covered-table-cell"):
+            self.cell_repeat = _int(_attr(attrs, "number-columns-repeated"), 1)
+            self.has_value = _attr(attrs, "value-type") is not None
+
+    def text(self, data: str) -> None:
+        if self.cell_repeat and data.strip():
+            self.has_value = True
+
+    def end(self, name: str) -> None:
+        tag = _local(name)
+        if tag in ("table-cell", "covered-table-cell"):
+            if self.has_value:
+                self.mark(self.row + self.row_repeat, self.col + self.cell_repeat)
+            self.col += self.cell_repeat
+            self.cell_repeat = 0
+        elif tag == "table-row":
+            self.row += self.row_repeat
+
+
+def _attr(attrs: dict[str, str], local: str) -> str | None:
+    for key, value in attrs.items():
+        if _local(key) == local:
+            return value
+    return None
+
+
+def _int(text: str | None, default: int) -> int:
+    return int(text) if text and text.isdigit() else default
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for letter in letters.upper():
+        number = number * 26 + ord(letter) - 64
+    return number
 
 
 def _bomb() -> IntakeError:

@@ -7,8 +7,9 @@ import tracemalloc
 import zipfile
 from pathlib import Path
 
+import openpyxl
 import pytest
-from conftest import HEADER, good_row, write_openpyxl
+from conftest import HEADER, good_row, write_ods, write_openpyxl
 
 from resana_sync.errors import IntakeError
 from resana_sync.intake import Limits, read_rows
@@ -149,3 +150,61 @@ def test_sheet_with_too_many_rows_is_refused(tmp_path: Path, monkeypatch: pytest
     path = write_openpyxl(tmp_path / "fiche.xlsx", [HEADER, *([good_row()] * 60)])
     with pytest.raises(IntakeError, match=r"bien trop grande \(61 lignes"):
         read_rows(path, path.name)
+
+
+def test_far_away_cells_are_refused_before_calamine_allocates_them(tmp_path: Path) -> None:
+    """A1 and XFD1048576: calamine would try to allocate 17 billion cells and abort the process."""
+    workbook = openpyxl.Workbook()
+    workbook.active["A1"] = "Nom"
+    workbook.active["XFD1048576"] = "x"
+    path = tmp_path / "fiche.xlsx"
+    workbook.save(path)
+    with pytest.raises(IntakeError, match=r"zone démesurée \(1048576 lignes sur 16384 colonnes\)"):
+        read_rows(path, path.name)
+
+
+def test_ods_repeated_rows_bomb_is_refused(tmp_path: Path) -> None:
+    """A few hundred bytes declaring 10^5 rows of 10^3 filled cells each."""
+    path = write_ods(tmp_path / "fiche.ods", [])
+    with zipfile.ZipFile(path) as archive:
+        content = archive.read("content.xml").decode()
+    bomb_row = ('<table:table-row table:number-rows-repeated="100000"><table:table-cell table:number-columns-repeated="1000" '
+                'office:value-type="string"><text:p>x</text:p></table:table-cell></table:table-row>')
+    content = content.replace('<table:table table:name="Fiches">', f'<table:table table:name="Fiches">{bomb_row}')
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("META-INF/manifest.xml", "<manifest:manifest xmlns:manifest='urn:oasis:names:tc:opendocument:xmlns:manifest:1.0'/>")
+        archive.writestr("content.xml", content)
+    assert path.stat().st_size < 2000
+    with pytest.raises(IntakeError, match=r"zone démesurée \(100000 lignes sur 1000 colonnes\)"):
+        read_rows(path, path.name)
+
+
+def test_libreoffice_trailing_empty_repeats_are_not_counted(tmp_path: Path) -> None:
+    """LibreOffice pads rows and sheets with huge repeated *empty* cells; they allocate nothing."""
+    rows = [HEADER, good_row()]
+    path = write_ods(tmp_path / "fiche.ods", rows)
+    with zipfile.ZipFile(path) as archive:
+        content = archive.read("content.xml").decode()
+    padding = ('<table:table-row table:number-rows-repeated="1048574"><table:table-cell '
+               'table:number-columns-repeated="16384"/></table:table-row>')
+    content = content.replace("</table:table>", f"{padding}</table:table>")
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("META-INF/manifest.xml", "<manifest:manifest xmlns:manifest='urn:oasis:names:tc:opendocument:xmlns:manifest:1.0'/>")
+        archive.writestr("content.xml", content)
+    assert [r.cells["Nom"] for r in read_rows(path, path.name)] == ["DURAND"]
+
+
+def test_a_long_hidden_list_sheet_is_accepted(tmp_path: Path) -> None:
+    workbook = openpyxl.Workbook()
+    form = workbook.active
+    form.append(HEADER)
+    form.append(good_row())
+    lists = workbook.create_sheet("Établissements")
+    for i in range(20000):
+        lists.append([f"Collège {i}", "Ville", "0170000X"])
+    lists.sheet_state = "hidden"
+    path = tmp_path / "fiche.xlsx"
+    workbook.save(path)
+    assert [r.cells["Nom"] for r in read_rows(path, path.name)] == ["DURAND"]
