@@ -33,7 +33,7 @@ from .guards import (
     run_with_deadline,
 )
 from .layout import find_form
-from .readers import read_sheets
+from .readers import Sheet, read_sheets
 from .sniff import Format, sniff
 
 __all__ = ["Format", "Limits", "check_file", "is_artefact", "read_rows"]
@@ -65,12 +65,17 @@ def read_rows(
             raise IntakeError(_unsupported_message(fmt))
         if fmt in _ZIP_FORMATS:
             check_zip_container(path, limits)
-            check_sheet_extents(path, fmt is Format.ODS, limits)
-        sheets = run_with_deadline(lambda: read_sheets(path, fmt), limits.parse_seconds)
+        sheets = run_with_deadline(lambda: _parse(path, fmt, limits), limits.parse_seconds)
         return find_form(sheets, schema.label_index())
     except IntakeError as exc:
         exc.file = display_name
         raise
+
+
+def _parse(path: Path, fmt: Format, limits: Limits) -> list[Sheet]:
+    if fmt in _ZIP_FORMATS:
+        check_sheet_extents(path, fmt is Format.ODS, limits)
+    return read_sheets(path, fmt)
 
 
 def check_file(

@@ -90,19 +90,29 @@ def _as_table(sheet: Sheet, labels: Mapping[str, FieldSpec]) -> Found | None:
     if refusal:
         return Found(score, [], refusal)
     titles = tuple(t for row in sheet.rows[:header_index] for t in map(cell_text, row) if t)
+    known = [col for col, label in header.items() if fold(label) in labels]
     rows = []
     for index in range(header_index + 1, len(sheet.rows)):
-        row = _table_row(sheet, index, header, labels, header_index + 1, titles)
+        row = _table_row(sheet, index, header, known, labels, header_index + 1, titles)
         if row:
             rows.append(row)
     return Found(score, rows)
 
 
 def _table_row(
-    sheet: Sheet, index: int, header: dict[int, str], labels: Mapping[str, FieldSpec], header_row: int, titles: tuple[str, ...]
+    sheet: Sheet,
+    index: int,
+    header: dict[int, str],
+    known: list[int],
+    labels: Mapping[str, FieldSpec],
+    header_row: int,
+    titles: tuple[str, ...],
 ) -> RawRow | None:
     values = sheet.rows[index]
-    if _match_count([cell_text(v) for v in values], labels) >= MIN_LABELS:
+    known_values = [values[col] for col in known if col < len(values)]
+    if all(is_blank(v) for v in known_values):
+        return None
+    if _match_count([cell_text(v) for v in known_values], labels) >= MIN_LABELS:
         return None   # the header repeated further down (printing, pasted blocks)
     number = index + 1
     cells: dict[str, Any] = {}
@@ -114,8 +124,6 @@ def _table_row(
         label = label or f"(colonne {column_letter(col)} sans intitulé)"
         cells[label] = value
         positions[label] = f"{column_letter(col)}{number}"
-    if not _has_known_value(cells, labels):
-        return None
     return RawRow(
         row_number=number,
         cells=cells,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import tracemalloc
 import zipfile
@@ -210,3 +211,26 @@ def test_a_long_hidden_list_sheet_is_accepted(tmp_path: Path) -> None:
     lists.hide()
     workbook.close()
     assert [r.cells["Nom"] for r in read_rows(path, path.name)] == ["DURAND"]
+
+
+def _strip_cell_references(path: Path) -> None:
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    parts["xl/worksheets/sheet1.xml"] = re.sub(rb'(<c) r="[A-Z]+[0-9]+"', rb"\1", parts["xl/worksheets/sheet1.xml"])
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+
+
+def test_cells_without_references_are_located_by_position(tmp_path: Path) -> None:
+    path = write_openpyxl(tmp_path / "fiche.xlsx", [HEADER, good_row()])
+    _strip_cell_references(path)
+    assert [r.cells["Nom"] for r in read_rows(path, path.name)] == ["DURAND"]
+    workbook = openpyxl.Workbook()
+    workbook.active["A1"] = "Nom"
+    workbook.active["A1048576"] = "x"
+    far = tmp_path / "far.xlsx"
+    workbook.save(far)
+    _strip_cell_references(far)
+    with pytest.raises(IntakeError, match=r"zone démesurée \(1048576 lignes"):
+        read_rows(far, far.name, limits=Limits(max_cells=1000))
