@@ -87,17 +87,21 @@ def read_sheets(path: Path, fmt: Format) -> list[Sheet]:
 
 def _read_sheet(workbook: python_calamine.CalamineWorkbook, name: str, epoch: dt.date) -> Sheet:
     sheet = workbook.get_sheet_by_name(name)
-    rows_used, columns_used = sheet.end if sheet.end else (0, 0)
+    last_row, last_column = sheet.end if sheet.end else (0, 0)
     # Bound the Python objects built for one sheet; calamine's extent counts cells with data only.
-    if rows_used >= MAX_SHEET_ROWS or columns_used >= MAX_SHEET_COLUMNS:
-        raise IntakeError(
-            f"Une feuille du classeur est bien trop grande ({rows_used + 1} lignes, {columns_used + 1} colonnes ; "
-            f"au plus {MAX_SHEET_ROWS} lignes et {MAX_SHEET_COLUMNS} colonnes). "
-            "Déposez une fiche ou une liste de fiches, pas un export complet."
-        )
+    _check_size(last_row + 1, last_column + 1)
     rows = [list(row) for row in sheet.to_python(skip_empty_area=False)]
     _fill_vertical_merges(rows, sheet.merged_cell_ranges or [])
     return Sheet(name=name, rows=rows, serial_epoch=epoch)
+
+
+def _check_size(rows: int, columns: int) -> None:
+    if rows > MAX_SHEET_ROWS or columns > MAX_SHEET_COLUMNS:
+        raise IntakeError(
+            f"Le tableau est bien trop grand ({rows} lignes, {columns} colonnes ; "
+            f"au plus {MAX_SHEET_ROWS} lignes et {MAX_SHEET_COLUMNS} colonnes). "
+            "Déposez une fiche ou une liste de fiches, pas un export complet."
+        )
 
 
 def _fill_vertical_merges(rows: list[list[Any]], ranges: list[tuple[tuple[int, int], tuple[int, int]]]) -> None:
@@ -168,10 +172,14 @@ def read_csv_rows(data: bytes) -> list[list[Any]]:
     text = decode_text(data)
     first_line = text.split("\n", 1)[0]
     delimiter = max((";", ",", "\t"), key=first_line.count)
+    rows: list[list[Any]] = []
     try:
-        return [list(row) for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+            rows.append(row)
+            _check_size(len(rows), len(row))
     except csv.Error as exc:
         raise IntakeError(
             "Le fichier CSV est mal formé (guillemets non refermés ?). "
             "Ouvrez-le dans votre tableur, vérifiez-le et enregistrez-le à nouveau."
         ) from exc
+    return rows

@@ -58,3 +58,15 @@ def test_undecodable_text_is_named(tmp_path: Path) -> None:
     path.write_bytes(b"Nom;Pr\x81nom;Date de naissance\r\n")   # 0x81 is undefined in cp1252 and invalid UTF-8
     with pytest.raises(IntakeError, match="encodage|format"):
         read_rows(path, path.name)
+
+
+def test_csv_with_too_many_rows_or_columns_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("resana_sync.intake.readers.MAX_SHEET_ROWS", 20)
+    path = tmp_path / "e.csv"
+    path.write_bytes((SHORT_HEADER + "\r\n" + (SHORT_ROW + "\r\n") * 30).encode("cp1252"))
+    with pytest.raises(IntakeError, match=r"bien trop grand \(21 lignes"):
+        read_rows(path, path.name)
+    wide = tmp_path / "w.csv"
+    wide.write_bytes((SHORT_HEADER + ";" * 300 + "\r\n").encode())
+    with pytest.raises(IntakeError, match=r"310 colonnes"):
+        read_rows(wide, wide.name)

@@ -150,7 +150,7 @@ def test_encrypted_zip_member_is_refused(tmp_path: Path) -> None:
 def test_sheet_with_too_many_rows_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("resana_sync.intake.readers.MAX_SHEET_ROWS", 50)
     path = write_openpyxl(tmp_path / "fiche.xlsx", [HEADER, *([good_row()] * 60)])
-    with pytest.raises(IntakeError, match=r"bien trop grande \(61 lignes"):
+    with pytest.raises(IntakeError, match=r"bien trop grand \(61 lignes"):
         read_rows(path, path.name)
 
 
