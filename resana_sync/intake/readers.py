@@ -16,7 +16,7 @@ Merged cells: the value of a vertically merged range is copied down its first co
 empty so a merged header never looks like a duplicated column.
 
 CSV: decoded as UTF-8 (with or without BOM), else cp1252; the delimiter is the most
-frequent of ``;``, ``,`` and tab in the first line. Row numbers are record numbers,
+frequent of ``;``, ``,`` and tab in the first lines. Row numbers are record numbers,
 i.e. the row numbers Excel or LibreOffice show when the partner opens the file; they
 equal line numbers unless a quoted cell spans several lines.
 """
@@ -170,8 +170,9 @@ def decode_text(data: bytes) -> str:
 
 def read_csv_rows(data: bytes) -> list[list[Any]]:
     text = decode_text(data)
-    first_line = text.split("\n", 1)[0]
-    delimiter = max((";", ",", "\t"), key=first_line.count)
+    # A title line may hold a comma: judge on the first lines together, where the header dominates.
+    head = "\n".join(text.split("\n", 20)[:20])
+    delimiter = max((";", ",", "\t"), key=head.count)
     rows: list[list[Any]] = []
     try:
         for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):

@@ -70,3 +70,10 @@ def test_csv_with_too_many_rows_or_columns_is_refused(tmp_path: Path, monkeypatc
     wide.write_bytes((SHORT_HEADER + ";" * 300 + "\r\n").encode())
     with pytest.raises(IntakeError, match=r"310 colonnes"):
         read_rows(wide, wide.name)
+
+
+def test_title_with_commas_does_not_fool_the_delimiter(tmp_path: Path, check) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(f"Fiches de novembre, collège, liste\r\n{SHORT_HEADER}\r\n{SHORT_ROW}\r\n".encode("cp1252"))
+    [record] = check(path).records
+    assert (record.row_number, record.fields["nom"]) == (3, "DURAND")
