@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 
 from ..errors import IntakeError
 from ..records import Problem, RawRow, Severity
-from ..schema import FormSchema, load_schema
+from ..schema import FieldSpec, FormSchema, load_schema
 from ..validate import Validation, validate_rows
 from .artefacts import is_artefact
 from .guards import (
@@ -32,7 +32,7 @@ from .guards import (
     check_zip_container,
     run_with_deadline,
 )
-from .layout import find_form
+from .layout import count_labels, find_form
 from .readers import Sheet, read_sheets
 from .sniff import Format, sniff
 
@@ -65,17 +65,18 @@ def read_rows(
             raise IntakeError(_unsupported_message(fmt))
         if fmt in _ZIP_FORMATS:
             check_zip_container(path, limits)
-        sheets = run_with_deadline(lambda: _parse(path, fmt, limits), limits.parse_seconds)
-        return find_form(sheets, schema.label_index())
+        labels = schema.label_index()
+        sheets = run_with_deadline(lambda: _parse(path, fmt, labels, limits), limits.parse_seconds)
+        return find_form(sheets, labels)
     except IntakeError as exc:
         exc.file = display_name
         raise
 
 
-def _parse(path: Path, fmt: Format, limits: Limits) -> list[Sheet]:
+def _parse(path: Path, fmt: Format, labels: Mapping[str, FieldSpec], limits: Limits) -> list[Sheet]:
     if fmt in _ZIP_FORMATS:
         check_sheet_extents(path, fmt is Format.ODS, limits)
-    return read_sheets(path, fmt)
+    return read_sheets(path, fmt, lambda cells: count_labels(cells, labels))
 
 
 def check_file(

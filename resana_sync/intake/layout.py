@@ -73,13 +73,14 @@ def find_form(sheets: list[Sheet], labels: Mapping[str, FieldSpec]) -> list[RawR
     return best.rows
 
 
-def _match_count(texts: list[str], labels: Mapping[str, FieldSpec]) -> int:
-    return sum(1 for text in texts if text and fold(text) in labels)
+def count_labels(values: list[Any], labels: Mapping[str, FieldSpec]) -> int:
+    """How many of these cells are form labels."""
+    return sum(1 for value in values if (text := cell_text(value)) and fold(text) in labels)
 
 
 def _as_table(sheet: Sheet, labels: Mapping[str, FieldSpec]) -> Found | None:
     scores = [
-        (_match_count([cell_text(v) for v in row], labels), index)
+        (count_labels(row, labels), index)
         for index, row in enumerate(sheet.rows[:SCAN_ROWS])
     ]
     score, header_index = max(scores, key=lambda item: (item[0], -item[1]), default=(0, 0))
@@ -112,7 +113,7 @@ def _table_row(
     known_values = [values[col] for col in known if col < len(values)]
     if all(is_blank(v) for v in known_values):
         return None
-    if _match_count([cell_text(v) for v in known_values], labels) >= MIN_LABELS:
+    if count_labels(known_values, labels) >= MIN_LABELS:
         return None   # the header repeated further down (printing, pasted blocks)
     number = index + 1
     cells: dict[str, Any] = {}
@@ -138,7 +139,7 @@ def _table_row(
 def _as_fiche(sheet: Sheet, labels: Mapping[str, FieldSpec]) -> Found | None:
     best_score, label_col = 0, 0
     for col in range(SCAN_COLUMNS):
-        score = _match_count([cell_text(row[col]) if col < len(row) else "" for row in sheet.rows], labels)
+        score = count_labels([row[col] if col < len(row) else "" for row in sheet.rows], labels)
         if score > best_score:
             best_score, label_col = score, col
     if best_score < MIN_LABELS:

@@ -15,8 +15,8 @@ Merged cells: the value of a vertically merged range is copied down its first co
 (a date merged over several form rows belongs to each of them); horizontal extents stay
 empty so a merged header never looks like a duplicated column.
 
-CSV: decoded as UTF-8 (with or without BOM), else cp1252; the delimiter is the most
-frequent of ``;``, ``,`` and tab in the first lines. Row numbers are record numbers,
+CSV: decoded as UTF-8 (with or without BOM), else cp1252; the delimiter (``;``, ``,``
+or tab) is the one under which an early line reads as the most form labels. Row numbers are record numbers,
 i.e. the row numbers Excel or LibreOffice show when the partner opens the file; they
 equal line numbers unless a quoted cell spans several lines.
 """
@@ -29,6 +29,7 @@ import io
 import logging
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,8 @@ from .sniff import Format
 
 logger = logging.getLogger(__name__)
 
+_DELIMITERS = (";", ",", "\t")
+_DELIMITER_LINES = 30
 MAX_SHEET_ROWS = 10_000
 MAX_SHEET_COLUMNS = 200
 EPOCH_1900 = dt.date(1899, 12, 30)
@@ -55,10 +58,13 @@ class Sheet:
     serial_epoch: dt.date = EPOCH_1900
 
 
-def read_sheets(path: Path, fmt: Format) -> list[Sheet]:
-    """The visible sheets of a readable file, in workbook order."""
+def read_sheets(path: Path, fmt: Format, known_labels: Callable[[list[str]], int] = len) -> list[Sheet]:
+    """The visible sheets of a readable file, in workbook order.
+
+    ``known_labels`` counts the form labels among a line's cells; it picks the CSV delimiter.
+    """
     if fmt is Format.CSV:
-        return [Sheet(name="CSV", rows=read_csv_rows(path.read_bytes()))]
+        return [Sheet(name="CSV", rows=read_csv_rows(path.read_bytes(), known_labels))]
     epoch = _EPOCH_READERS[fmt](path) if fmt in _EPOCH_READERS else EPOCH_1900
     try:
         # from_filelike detects the format from content; from_path trusts the extension.
@@ -168,11 +174,9 @@ def decode_text(data: bytes) -> str:
     )
 
 
-def read_csv_rows(data: bytes) -> list[list[Any]]:
+def read_csv_rows(data: bytes, known_labels: Callable[[list[str]], int] = len) -> list[list[Any]]:
     text = decode_text(data)
-    # A title line may hold a comma: judge on the first lines together, where the header dominates.
-    head = "\n".join(text.split("\n", 20)[:20])
-    delimiter = max((";", ",", "\t"), key=head.count)
+    delimiter = _csv_delimiter(text, known_labels)
     rows: list[list[Any]] = []
     try:
         for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
@@ -184,3 +188,21 @@ def read_csv_rows(data: bytes) -> list[list[Any]]:
             "Ouvrez-le dans votre tableur, vérifiez-le et enregistrez-le à nouveau."
         ) from exc
     return rows
+
+
+def _csv_delimiter(text: str, known_labels: Callable[[list[str]], int]) -> str:
+    """The delimiter under which some early line reads as the most form labels.
+
+    Counting characters is fooled by commas in a title or in free text of a ``;`` file;
+    the header row is not. Ties go to the delimiter seen most often, then to ``;``.
+    """
+    head = "\n".join(text.split("\n", _DELIMITER_LINES)[:_DELIMITER_LINES])
+
+    def score(delimiter: str) -> tuple[int, int]:
+        try:
+            lines = list(csv.reader(io.StringIO(head, newline=""), delimiter=delimiter))
+        except csv.Error:
+            return (0, 0)
+        return (max((known_labels(line) for line in lines), default=0), head.count(delimiter))
+
+    return max(_DELIMITERS, key=score)

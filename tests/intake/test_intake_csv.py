@@ -77,3 +77,12 @@ def test_title_with_commas_does_not_fool_the_delimiter(tmp_path: Path, check) ->
     path.write_bytes(f"Fiches de novembre, collège, liste\r\n{SHORT_HEADER}\r\n{SHORT_ROW}\r\n".encode("cp1252"))
     [record] = check(path).records
     assert (record.row_number, record.fields["nom"]) == (3, "DURAND")
+
+
+def test_commas_in_free_text_do_not_fool_the_delimiter(tmp_path: Path, check) -> None:
+    text = "absences, retards, refus, conflits, fatigue, isolement, " * 3
+    rows = [HEADER] + [good_row(nom=f"N{i}", elements=text, actions_engagees=text) for i in range(5)]
+    path = write_french_excel_csv(tmp_path / "export.csv", rows)
+    result = check(path)
+    assert [r.fields["nom"] for r in result.records] == [f"N{i}" for i in range(5)]
+    assert result.records[0].fields["elements"] == text.strip()
