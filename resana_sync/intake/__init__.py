@@ -95,14 +95,15 @@ def check_file(
     try:
         rows = read_rows(path, display_name, schema=schema, limits=limits)
     except IntakeError as exc:
-        problem = Problem(
-            severity=Severity.ERROR,
-            message=f"{display_name} : {exc.message}",
-            file=display_name,
-            reason=exc.message,
-            code="fichier-illisible",
-        )
-        return Validation(records=[], problems=[problem], rejected_rows=0, file_rejected=True)
+        return _unreadable_file(display_name, exc.message)
+    except (OSError, MemoryError):
+        raise   # the machine, not the file: sync decides
+    except Exception as exc:
+        # A file no reader anticipated must not stop the run. The exception text may quote
+        # cell content, so only its type is logged above DEBUG.
+        logger.warning("intake: unexpected %s while reading a partner file", type(exc).__name__)
+        logger.debug("intake: unexpected error", exc_info=True)
+        return _unreadable_file(display_name, UNEXPECTED_MESSAGE)
     validation = validate_rows(
         rows,
         schema,
@@ -115,6 +116,23 @@ def check_file(
     )
     logger.debug("intake: %d rows accepted, %d rejected", len(validation.records), validation.rejected_rows)
     return validation
+
+
+UNEXPECTED_MESSAGE = (
+    "Le fichier n'a pas pu être lu (contenu inattendu). Ouvrez-le, enregistrez-le à nouveau au format "
+    "Excel (.xlsx) puis déposez-le ; si le problème continue, prévenez la coordination."
+)
+
+
+def _unreadable_file(display_name: str, message: str) -> Validation:
+    problem = Problem(
+        severity=Severity.ERROR,
+        message=f"{display_name} : {message}",
+        file=display_name,
+        reason=message,
+        code="fichier-illisible",
+    )
+    return Validation(records=[], problems=[problem], rejected_rows=0, file_rejected=True)
 
 
 def _unsupported_message(fmt: Format) -> str:

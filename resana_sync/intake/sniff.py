@@ -44,7 +44,7 @@ class Format(str, Enum):
         return self in (Format.XLSX, Format.ODS, Format.XLS, Format.CSV)
 
 
-_IMAGE_MAGICS = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"II*\x00", b"MM\x00*", b"BM")
+_IMAGE_MAGICS = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"II*\x00", b"MM\x00*")
 
 
 def sniff(path: Path) -> Format:

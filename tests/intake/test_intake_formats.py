@@ -132,3 +132,13 @@ def test_validation_outcome(tmp_path: Path, check) -> None:
     assert (partly.outcome(), partly.would_reject) == (Outcome.IMPORTED, True)
     none = check(write_openpyxl(tmp_path / "d.xlsx", [HEADER, good_row(nom="")]))
     assert none.outcome() == Outcome.REJECTED
+
+
+def test_an_unanticipated_reader_failure_rejects_the_file_without_stopping(tmp_path: Path, check, monkeypatch) -> None:
+    def broken(*_args):
+        raise KeyError("DURAND Zoé")
+
+    monkeypatch.setattr("resana_sync.intake.find_form", broken)
+    result = check(write_openpyxl(tmp_path / "fiche.xlsx", [HEADER, good_row()]))
+    assert result.file_rejected and result.problems[0].code == "fichier-illisible"
+    assert "contenu inattendu" in result.problems[0].message
