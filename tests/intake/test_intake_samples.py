@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,14 @@ def test_whole_tree_counts(samples_space: Path, schema) -> None:
             accepted += len(result.records)
             rejected += result.rejected_rows
     assert (accepted, rejected) == (9, 2)
+
+
+def test_no_personal_data_or_file_name_is_logged(samples_space: Path, schema, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="resana_sync")
+    for path in sorted((samples_space / "Dépôts").rglob("*")):
+        if path.is_file() and not is_artefact(path.name):
+            _check(samples_space, str(path.relative_to(samples_space / "Dépôts")), schema)
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for secret in ("MARTIN", "Léa", "DUBOIS", "GIRARD", "BERNARD", "0123456789K", "Fiches novembre", "fiche CMPA", "31/02/2011"):
+        assert secret not in logged
+    assert not [r for r in caplog.records if r.levelno >= logging.INFO]
