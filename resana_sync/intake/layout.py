@@ -27,6 +27,7 @@ from .readers import Sheet
 MIN_LABELS = 3
 SCAN_ROWS = 60        # the header is near the top; titles and notes rarely take more
 SCAN_COLUMNS = 6      # a vertical fiche has its labels in one of the first columns
+FICHE_VALUE_REACH = 2
 
 
 @dataclass(frozen=True)
@@ -177,8 +178,9 @@ def _cell(row: list[Any], col: int) -> Any:
 
 
 def _value_column(row: list[Any], label_col: int) -> int | None:
-    """The first filled cell right of the label (a label merged over two columns pushes it)."""
-    for col in range(label_col + 1, len(row)):
+    """The filled cell right of the label: next column, or the one after when the label is
+    merged over two columns. Further right is help text, not the value."""
+    for col in range(label_col + 1, min(label_col + 1 + FICHE_VALUE_REACH, len(row))):
         if not is_blank(row[col]):
             return col
     return None

@@ -217,3 +217,26 @@ def test_labels_with_required_stars_colons_and_line_breaks(tmp_path: Path, check
     values = [dt.date(2025, 11, 4), "DURAND", "Zoé", "12/03/2012", "Corderie", "5e", "Scolarisé(e)", "Santé", "Oui", "M"]
     result = check(write_openpyxl(tmp_path / "fiche.xlsx", [labels, values]))
     assert len(result.records) == 1 and result.problems == []
+
+
+def test_vertical_fiche_help_column_is_not_a_value(tmp_path: Path, check) -> None:
+    values = dict(zip(HEADER, good_row(sexe="")))
+    rows = [[label, values[label], "", "(aide : voir le modèle)"] for label in HEADER]
+    [record] = check(write_openpyxl(tmp_path / "fiche.xlsx", rows)).records
+    assert "sexe" not in record.fields and record.fields["nom"] == "DURAND"
+
+
+def test_vertical_fiche_with_label_merged_over_two_columns(tmp_path: Path, check) -> None:
+    values = dict(zip(HEADER, good_row()))
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    for r, label in enumerate(HEADER, start=1):
+        sheet.cell(row=r, column=1, value=label)
+        sheet.merge_cells(start_row=r, start_column=1, end_row=r, end_column=2)
+        value = values[label]
+        sheet.cell(row=r, column=3, value=value)
+    path = tmp_path / "fiche.xlsx"
+    workbook.save(path)
+    [record] = check(path).records
+    assert record.fields["date_fiche"] == dt.date(2025, 11, 4)
+    assert check(path).records[0].fields["prenom"] == "Zoé"
