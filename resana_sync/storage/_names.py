@@ -10,10 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import unicodedata
-from collections.abc import Iterable
+from abc import abstractmethod
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
-from .base import Entry
+from ..errors import RemoteNotFound
+from .base import Download, Entry, Storage, clean_path
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +35,10 @@ class RawItem:
 class NameMap:
     """Maps our NFC paths to the spelling the backend stores, learnt from listings."""
 
-    def __init__(self) -> None:
+    def __init__(self, list_folder: Callable[[str], object]) -> None:
+        self._list_folder = list_folder
         self._stored: dict[str, str] = {}
+        self._listed: set[str] = set()
 
     def stored(self, path: str) -> str:
         """The backend spelling of ``path``; unseen segments are sent as NFC (new files)."""
@@ -46,9 +51,23 @@ class NameMap:
         stored_parent = self.stored(parent)
         return f"{stored_parent}/{name}" if stored_parent else name
 
+    def learn(self, path: str) -> bool:
+        """After a miss on ``path``: list its folder, once, in case it is stored in another
+        spelling. True when that taught us a different spelling (worth trying again)."""
+        parent = path.rpartition("/")[0]
+        if parent in self._listed:
+            return False
+        before = self.stored(path)
+        try:
+            self._list_folder(parent)
+        except RemoteNotFound:
+            return False
+        return self.stored(path) != before
+
     def entries(self, folder: str, items: Iterable[RawItem]) -> list[Entry]:
         """Entries for ``folder``'s children, one per NFC name: the first spelling wins."""
         kept: dict[str, Entry] = {}
+        self._listed.add(folder)
         stored_folder = self.stored(folder)
         for item in items:
             name = unicodedata.normalize("NFC", item.name)
@@ -62,3 +81,37 @@ class NameMap:
         if duplicates:
             log.warning("%d file(s) listed twice under two Unicode spellings; only one is kept", duplicates)
         return sorted(kept.values(), key=lambda e: e.path)
+
+
+class SpellingAwareStorage(Storage):
+    """A backend that stores names as given (NFD from a Mac stays NFD). A path met
+    before its folder was listed (the workbook at the root) is looked up again after
+    listing that folder, so an NFD "Tableau de suivi partagé.xlsx" is found, then
+    overwritten in place rather than doubled by an NFC twin."""
+
+    def __init__(self) -> None:
+        self._names = NameMap(self.list)
+
+    @abstractmethod
+    def _stat_at(self, path: str) -> Entry | None:
+        """stat() for an already clean path."""
+
+    @abstractmethod
+    def _download_at(self, path: str, dest: Path, max_bytes: int | None) -> Download:
+        """download() for an already clean path."""
+
+    def stat(self, path: str) -> Entry | None:
+        path = clean_path(path)
+        entry = self._stat_at(path)
+        if entry is None and self._names.learn(path):
+            entry = self._stat_at(path)
+        return entry
+
+    def download(self, path: str, dest: Path, *, max_bytes: int | None = None) -> Download:
+        path = clean_path(path)
+        try:
+            return self._download_at(path, dest, max_bytes)
+        except RemoteNotFound:
+            if not self._names.learn(path):
+                raise
+        return self._download_at(path, dest, max_bytes)

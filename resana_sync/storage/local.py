@@ -17,8 +17,8 @@ from pathlib import Path
 
 from ..errors import PreconditionFailed, RemoteNotFound, StorageError, UnsafePath
 from ._local_io import replace_atomically, write_whole
-from ._names import NameMap, RawItem
-from .base import Download, Entry, Storage, clean_path
+from ._names import RawItem, SpellingAwareStorage
+from .base import Download, Entry, clean_path
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,10 @@ def _modified(st: os.stat_result) -> dt.datetime:
     return dt.datetime.fromtimestamp(st.st_mtime, dt.UTC)
 
 
-class LocalFolderStorage(Storage):
+class LocalFolderStorage(SpellingAwareStorage):
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
-        self._names = NameMap()
+        super().__init__()
 
     def __repr__(self) -> str:
         return f"LocalFolderStorage({str(self.root)!r})"
@@ -103,8 +103,7 @@ class LocalFolderStorage(Storage):
             log.debug("a child vanished or is unreadable during listing")
             return None
 
-    def stat(self, path: str) -> Entry | None:
-        path = clean_path(path)
+    def _stat_at(self, path: str) -> Entry | None:
         target = self._local(path)
         try:
             st = target.stat()
@@ -114,8 +113,7 @@ class LocalFolderStorage(Storage):
         except FileNotFoundError:
             return None
 
-    def download(self, path: str, dest: Path, *, max_bytes: int | None = None) -> Download:
-        path = clean_path(path)
+    def _download_at(self, path: str, dest: Path, max_bytes: int | None) -> Download:
         source = self._local(path)
         try:
             with source.open("rb") as handle:

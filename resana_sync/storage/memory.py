@@ -9,11 +9,11 @@ from pathlib import Path
 
 from ..errors import PreconditionFailed, RemoteNotFound
 from ._local_io import write_whole
-from ._names import NameMap, RawItem
-from .base import Download, Entry, Storage, clean_path
+from ._names import RawItem, SpellingAwareStorage
+from .base import Download, Entry, clean_path
 
 
-class MemoryStorage(Storage):
+class MemoryStorage(SpellingAwareStorage):
     """Files are held under the spelling given (NFD allowed, to test Unicode twins).
 
     ETags are opaque version counters, like a server's: a rewrite with the same
@@ -24,7 +24,7 @@ class MemoryStorage(Storage):
         self._files: dict[str, tuple[bytes, str, dt.datetime]] = {}
         self._folders: set[str] = {""}
         self._versions = itertools.count(1)
-        self._names = NameMap()
+        super().__init__()
         for stored, data in (files or {}).items():
             self.seed(stored, data)
 
@@ -54,8 +54,7 @@ class MemoryStorage(Storage):
         ]
         return self._names.entries(folder, items)
 
-    def stat(self, path: str) -> Entry | None:
-        path = clean_path(path)
+    def _stat_at(self, path: str) -> Entry | None:
         stored = self._names.stored(path)
         if stored in self._files:
             data, etag, modified = self._files[stored]
@@ -64,8 +63,7 @@ class MemoryStorage(Storage):
             return Entry(path, True)
         return None
 
-    def download(self, path: str, dest: Path, *, max_bytes: int | None = None) -> Download:
-        path = clean_path(path)
+    def _download_at(self, path: str, dest: Path, max_bytes: int | None) -> Download:
         stored = self._names.stored(path)
         if stored not in self._files:
             raise RemoteNotFound("Fichier introuvable sur l'espace.", path=path)

@@ -29,8 +29,8 @@ from webdav3.client import Client
 from ..errors import ConfigError, InvalidListing, RemoteNotFound, StorageError, TransientRemoteError
 from ._http import BasicAuth, BearerAuth, Transport, connection_error
 from ._local_io import too_large, write_whole
-from ._names import NameMap, RawItem
-from .base import Download, Entry, Storage, clean_path, normalise_etag
+from ._names import RawItem, SpellingAwareStorage
+from .base import Download, Entry, clean_path, normalise_etag
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def _check_options(parts: SplitResult, *, username: str | None, password: str | 
         log.warning("WebDAV server reached over plain HTTP: credentials and data travel unencrypted")
 
 
-class WebDAVStorage(Storage):
+class WebDAVStorage(SpellingAwareStorage):
     def __init__(
         self,
         base_url: str,
@@ -205,7 +205,7 @@ class WebDAVStorage(Storage):
             max_retry_after=max_retry_after,
         )
         self._root_segments = _segments(self._client.webdav.root)
-        self._names = NameMap()
+        super().__init__()
         self._lock_tokens: dict[str, str] = {}  # stored path -> Lock-Token we hold
 
     def __repr__(self) -> str:
@@ -260,8 +260,7 @@ class WebDAVStorage(Storage):
             log.warning("%d listed name(s) refused as unsafe", unsafe)
         return self._names.entries(folder, items)
 
-    def stat(self, path: str) -> Entry | None:
-        path = clean_path(path)
+    def _stat_at(self, path: str) -> Entry | None:
         try:
             resources = self._propfind(self._names.stored(path), "0", folder=False)
         except RemoteNotFound:
@@ -271,8 +270,7 @@ class WebDAVStorage(Storage):
         res = resources[0]
         return Entry(path, res.is_dir, res.size, res.etag, res.modified)
 
-    def download(self, path: str, dest: Path, *, max_bytes: int | None = None) -> Download:
-        path = clean_path(path)
+    def _download_at(self, path: str, dest: Path, max_bytes: int | None) -> Download:
         url = self._url(self._names.stored(path))
 
         def attempt() -> Download:

@@ -168,6 +168,19 @@ def test_nfc_and_nfd_twins_are_listed_once_and_readable(backend: Backend) -> Non
     assert backend.storage.read_bytes(entry.path).data in (b"first", b"second")
 
 
+def test_a_file_stored_in_nfd_is_found_and_overwritten_without_listing_first(backend: Backend) -> None:
+    """The coordinator's Mac saved the workbook decomposed; we address it in NFC."""
+    backend.seed(unicodedata.normalize("NFD", "Tableau de suivi partagé.xlsx"), b"from the Mac")
+    entry = backend.storage.stat("Tableau de suivi partagé.xlsx")
+    assert entry is not None and entry.size == len(b"from the Mac")
+
+    backend.storage.upload("Tableau de suivi partagé.xlsx", b"merged", if_match=entry.etag)
+
+    [listed] = backend.storage.list("")
+    assert (listed.name, listed.nfc_duplicates) == ("Tableau de suivi partagé.xlsx", 0)
+    assert backend.storage.read_bytes(listed.path).data == b"merged"
+
+
 @pytest.mark.parametrize("bad", ["../x.xlsx", "Dépôts/../../etc/passwd", "/etc/passwd", "Dépôts/a%2F..%2Fb", "a%2fb.xlsx"])
 def test_unsafe_paths_are_refused(backend: Backend, bad: str, tmp_path: Path) -> None:
     storage = backend.storage
