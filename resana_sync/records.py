@@ -72,6 +72,8 @@ class RawRow:
     titles: tuple[str, ...] = ()
     # day 0 of the workbook's serial dates, to read a date typed in a General cell
     serial_epoch: dt.date = dt.date(1899, 12, 30)
+    # a filled row the partner hid or filtered out: reported, never imported
+    hidden: bool = False
 
 
 @dataclass(frozen=True)

@@ -43,12 +43,14 @@ th{background:#f0f0f0}.erreur{background:#fde8e8}.avertissement{background:#fff6
 def outcome_text(result: FileResult) -> str:
     """The outcome of one file in one French sentence."""
     accepted, rejected = len(result.records), result.rejected_rows
-    if result.outcome is Outcome.REJECTED or (rejected and not accepted and result.outcome is not Outcome.DEFERRED):
-        if rejected:
-            return f"Refusé : aucune ligne importée ({_lines(rejected)} refusée{_s(rejected)})."
-        return "Refusé : le fichier n'a pas pu être lu."
     if result.outcome is Outcome.DEFERRED:
         return "En attente : le fichier était en cours de modification ; il sera lu au prochain passage."
+    if not accepted and (result.outcome is Outcome.REJECTED or rejected):
+        if rejected:
+            return f"Refusé : aucune ligne importée ({_lines(rejected)} refusée{_s(rejected)})."
+        if not result.problems or any(p.row is None and p.severity is Severity.ERROR for p in result.problems):
+            return "Refusé : le fichier n'a pas pu être pris en compte (voir le détail)."
+        return "Refusé : aucune ligne importée (voir le détail)."
     verb = {
         Outcome.IMPORTED: "Importé",
         Outcome.UPDATED: "Mis à jour",

@@ -12,6 +12,8 @@ rules). Decisions beyond the schema file, in one place:
 * the contact warning fires only when the cell is filled with neither an e-mail address
   nor a phone number (the field is optional; an empty cell says nothing wrong);
 * a fiche dated after ``today`` is a WARNING;
+* a row the partner hid is not imported (not counted as rejected) and is reported as a
+  WARNING, so the partner knows and can show it if it was meant to be shared;
 * another structure named in the file: a title above the table (or a free line of a
   vertical fiche) mentioning a known structure — a name in ``known_structures`` or a
   multi-word établissement of the schema — other than the folder's → WARNING.
@@ -107,6 +109,9 @@ def validate_rows(
     result.problems.extend(_unknown_columns(rows, labels, file))
     result.problems.extend(_other_structure(rows[0].titles, structure, known_structures, schema, file))
     for row in rows:
+        if row.hidden:
+            result.problems.append(make_problem(file, _HIDDEN_ROW, row=row.row_number))
+            continue
         record, problems = _validate_row(row, schema, labels, file, structure, source_path, sha256, today)
         result.problems.extend(problems)
         if record is None:
@@ -114,6 +119,13 @@ def validate_rows(
         else:
             result.records.append(record)
     return result
+
+
+_HIDDEN_ROW = Issue(
+    Severity.WARNING, "ligne-masquee", "ligne masquée : elle n'a pas été importée",
+    "Si cette ligne doit être partagée, affichez-la (clic droit sur le numéro de ligne > Afficher) "
+    "puis déposez à nouveau le fichier ; sinon supprimez-la.",
+)
 
 
 # --- one row --------------------------------------------------------------------------

@@ -8,8 +8,10 @@ labels and variants, compared with ``text.fold``):
 
 The layout with the most matching labels wins; at least ``MIN_LABELS`` must match or
 the sheet holds no form. Blank rows, and rows where every known column is empty, are
-skipped, and so is a copy of the header further down. Labels keep the partner's
-spelling: validation reports them as written.
+skipped, and so is a copy of the header further down. A filled table row the partner
+hid is kept, marked ``hidden``, so validation can tell the partner it was not imported
+(hidden rows of a vertical fiche are read: hiding a label row there is page layout).
+Labels keep the partner's spelling: validation reports them as written.
 """
 
 from __future__ import annotations
@@ -134,6 +136,7 @@ def _table_row(
         header_row=header_row,
         titles=titles,
         serial_epoch=sheet.serial_epoch,
+        hidden=number in sheet.hidden_rows,
     )
 
 

@@ -9,7 +9,8 @@ for date-formatted cells (1900 and 1904 epochs). What calamine does not give:
   ``table:null-date`` in ``content.xml``; xls files are taken to use the 1900
   convention (day 0 = 30 December 1899; reading the BIFF DATEMODE record would need an
   OLE2 parser for a setting only old Mac Excel wrote);
-* hidden sheets come from calamine's ``sheets_metadata``, so openpyxl is not needed.
+* hidden sheets come from calamine's ``sheets_metadata``, so openpyxl is not needed;
+* hidden rows are read from the file itself (``hidden_rows``).
 
 Merged cells: the value of a vertically merged range is copied down its first column
 (a date merged over several form rows belongs to each of them); horizontal extents stay
@@ -37,6 +38,7 @@ from typing import Any
 import python_calamine
 
 from ..errors import IntakeError
+from .hidden_rows import hidden_rows
 from .sniff import Format
 
 logger = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ class Sheet:
     name: str
     rows: list[list[Any]]          # rows[0] is spreadsheet row 1, rows[r][0] column A
     serial_epoch: dt.date = EPOCH_1900
+    hidden_rows: frozenset[int] = frozenset()   # 1-based
 
 
 def read_sheets(path: Path, fmt: Format, known_labels: Callable[[list[str]], int] = len) -> list[Sheet]:
@@ -66,13 +69,14 @@ def read_sheets(path: Path, fmt: Format, known_labels: Callable[[list[str]], int
     if fmt is Format.CSV:
         return [Sheet(name="CSV", rows=read_csv_rows(path.read_bytes(), known_labels))]
     epoch = _EPOCH_READERS[fmt](path) if fmt in _EPOCH_READERS else EPOCH_1900
+    hidden = hidden_rows(path, fmt)
     try:
         # from_filelike detects the format from content; from_path trusts the extension.
         with path.open("rb") as handle:
             workbook = python_calamine.CalamineWorkbook.from_filelike(handle)
         try:
             return [
-                _read_sheet(workbook, meta.name, epoch)
+                _read_sheet(workbook, meta.name, epoch, hidden.get(meta.name, frozenset()))
                 for meta in workbook.sheets_metadata
                 if meta.visible == python_calamine.SheetVisibleEnum.Visible
                 and meta.typ == python_calamine.SheetTypeEnum.WorkSheet
@@ -91,14 +95,16 @@ def read_sheets(path: Path, fmt: Format, known_labels: Callable[[list[str]], int
         raise _unreadable(fmt, exc) from exc
 
 
-def _read_sheet(workbook: python_calamine.CalamineWorkbook, name: str, epoch: dt.date) -> Sheet:
+def _read_sheet(
+    workbook: python_calamine.CalamineWorkbook, name: str, epoch: dt.date, hidden: frozenset[int]
+) -> Sheet:
     sheet = workbook.get_sheet_by_name(name)
     last_row, last_column = sheet.end if sheet.end else (0, 0)
     # Bound the Python objects built for one sheet; calamine's extent counts cells with data only.
     _check_size(last_row + 1, last_column + 1)
     rows = [list(row) for row in sheet.to_python(skip_empty_area=False)]
     _fill_vertical_merges(rows, sheet.merged_cell_ranges or [])
-    return Sheet(name=name, rows=rows, serial_epoch=epoch)
+    return Sheet(name=name, rows=rows, serial_epoch=epoch, hidden_rows=hidden)
 
 
 def _check_size(rows: int, columns: int) -> None:

@@ -93,11 +93,17 @@ def _csv_cell(value: Any) -> str:
     return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ';"\r\n') else text
 
 
-def write_ods(path: Path, rows: Sequence[Sequence[Any]], *, null_date: dt.date | None = None) -> Path:
-    """A minimal OpenDocument spreadsheet, as the ODF spec lays it out (numbers stay numbers)."""
+def write_ods(
+    path: Path, rows: Sequence[Sequence[Any]], *, null_date: dt.date | None = None, hidden: Sequence[int] = ()
+) -> Path:
+    """A minimal OpenDocument spreadsheet, as the ODF spec lays it out; ``hidden``: 1-based rows."""
     settings = (f'<table:calculation-settings><table:null-date table:date-value="{null_date.isoformat()}"/>'
                 "</table:calculation-settings>" if null_date else "")
-    body = "".join("<table:table-row>" + "".join(_ods_cell(v) for v in row) + "</table:table-row>" for row in rows)
+    body = "".join(
+        ('<table:table-row table:visibility="collapse">' if number in hidden else "<table:table-row>")
+        + "".join(_ods_cell(v) for v in row) + "</table:table-row>"
+        for number, row in enumerate(rows, start=1)
+    )
     content = (
         '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
         'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '

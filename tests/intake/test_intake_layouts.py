@@ -8,7 +8,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 import xlsxwriter
-from conftest import HEADER, good_row, write_openpyxl, write_xlsxwriter
+from conftest import HEADER, good_row, write_ods, write_openpyxl, write_xlsxwriter
 
 from resana_sync.errors import IntakeError
 from resana_sync.intake import read_rows
@@ -238,3 +238,44 @@ def test_vertical_fiche_with_label_merged_over_two_columns(tmp_path: Path, check
     workbook.save(path)
     [record] = check(path).records
     assert (record.fields["date_fiche"], record.fields["prenom"]) == (dt.date(2025, 11, 4), "Zoé")
+
+
+def _hidden_row_outcome(result) -> tuple[list[str], list[int], int]:
+    hidden = [p.row for p in result.problems if p.code == "ligne-masquee"]
+    return [r.fields["nom"] for r in result.records], hidden, result.rejected_rows
+
+
+def test_hidden_rows_openpyxl_are_reported_not_imported(tmp_path: Path, check) -> None:
+    path = write_openpyxl(tmp_path / "fiche.xlsx", [HEADER, good_row(nom="A"), good_row(nom="CACHÉ"), good_row(nom="C")])
+    workbook = openpyxl.load_workbook(path)
+    workbook.active.row_dimensions[3].hidden = True
+    workbook.save(path)
+    result = check(path)
+    assert _hidden_row_outcome(result) == (["A", "C"], [3], 0)
+    warning = next(p for p in result.problems if p.code == "ligne-masquee")
+    assert warning.severity is Severity.WARNING and "CACHÉ" not in warning.message
+
+
+def test_hidden_rows_xlsxwriter_on_a_named_second_sheet(tmp_path: Path, check) -> None:
+    path = tmp_path / "fiche.xlsx"
+    workbook = xlsxwriter.Workbook(str(path))
+    workbook.add_worksheet("Notes").write(0, 0, "brouillon")
+    sheet = workbook.add_worksheet("Fiches de novembre")
+    for r, row in enumerate([HEADER, good_row(nom="A", date_fiche="04/11/2025", date_naissance="12/03/2012"),
+                             good_row(nom="B", date_fiche="04/11/2025", date_naissance="12/03/2012")]):
+        sheet.write_row(r, 0, row)
+    sheet.set_row(2, None, None, {"hidden": True})
+    workbook.close()
+    assert _hidden_row_outcome(check(path)) == (["A"], [3], 0)
+
+
+def test_hidden_rows_ods(tmp_path: Path, check) -> None:
+    path = write_ods(tmp_path / "fiche.ods", [HEADER, good_row(nom="A"), good_row(nom="B")], hidden=[2])
+    assert _hidden_row_outcome(check(path)) == (["B"], [2], 0)
+
+
+def test_only_hidden_rows_means_nothing_imported(tmp_path: Path, check) -> None:
+    path = write_ods(tmp_path / "fiche.ods", [HEADER, good_row(nom="A")], hidden=[2])
+    result = check(path)
+    assert result.records == [] and result.outcome().value == "rejeté"
+    assert [p.code for p in result.problems] == ["ligne-masquee"]

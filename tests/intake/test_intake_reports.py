@@ -72,7 +72,11 @@ def test_report_is_deterministic_and_changes_only_with_content() -> None:
 def test_outcome_sentences() -> None:
     record = Record("S", "p", 2, {})
     assert outcome_text(FileResult("S", "x", Outcome.UPDATED, records=[record, record])) == "Mis à jour : 2 lignes importées."
-    assert outcome_text(FileResult("S", "x", Outcome.REJECTED)) == "Refusé : le fichier n'a pas pu être lu."
+    assert outcome_text(FileResult("S", "x", Outcome.REJECTED)) == \
+        "Refusé : le fichier n'a pas pu être pris en compte (voir le détail)."
+    hidden = Problem(Severity.WARNING, "m", "x", row=3, code="ligne-masquee")
+    assert outcome_text(FileResult("S", "x", Outcome.REJECTED, problems=[hidden])) == \
+        "Refusé : aucune ligne importée (voir le détail)."
     assert outcome_text(FileResult("S", "x", Outcome.IMPORTED, rejected_rows=3)) == \
         "Refusé : aucune ligne importée (3 lignes refusées)."
     assert outcome_text(FileResult("S", "x", Outcome.DEFERRED)).startswith("En attente")
