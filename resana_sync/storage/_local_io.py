@@ -8,6 +8,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import InFlux, StorageError, TooLarge
 
@@ -28,7 +29,7 @@ def too_large(max_bytes: int, path: str) -> TooLarge:
 
 
 @contextlib.contextmanager
-def _temp_beside(target: Path) -> Iterator[tuple[Path, object]]:
+def _temp_beside(target: Path) -> Iterator[tuple[Path, BinaryIO]]:
     """A temp file in ``target``'s folder (so the final rename is atomic), removed on failure."""
     fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=target.parent)
     temp = Path(name)
@@ -63,7 +64,7 @@ def write_whole(
             if max_bytes is not None and size > max_bytes:
                 raise too_large(max_bytes, path)
             digest.update(chunk)
-            handle.write(chunk)  # type: ignore[attr-defined]
+            handle.write(chunk)
         if expected_size is not None and size != expected_size:
             raise short_error(
                 f"Fichier reçu incomplet ({size} octets sur {expected_size} annoncés) : il sera relu au prochain passage.",
@@ -80,9 +81,9 @@ def replace_atomically(target: Path, data: bytes) -> None:
     folder after it (the rename itself survives a power cut).
     """
     with _temp_beside(target) as (temp, handle):
-        handle.write(data)  # type: ignore[attr-defined]
-        handle.flush()  # type: ignore[attr-defined]
-        os.fsync(handle.fileno())  # type: ignore[attr-defined]
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
         os.replace(temp, target)
     folder_fd = os.open(target.parent, os.O_RDONLY)
     try:
