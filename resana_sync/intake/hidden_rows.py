@@ -19,10 +19,12 @@ import re
 import zipfile
 from pathlib import Path
 from typing import IO
+from xml.etree.ElementTree import ParseError
 from xml.parsers import expat
 
 from defusedxml import ElementTree
 
+from ..errors import IntakeError
 from .sniff import Format
 
 _CHUNK = 64 * 1024
@@ -37,11 +39,17 @@ HiddenRows = dict[str, frozenset[int]]
 
 def hidden_rows(path: Path, fmt: Format) -> HiddenRows:
     """Sheet name -> 1-based numbers of its hidden rows (sheets without any are absent)."""
-    if fmt is Format.XLSX:
-        return _xlsx_hidden_rows(path)
-    if fmt is Format.ODS:
-        return _ods_hidden_rows(path)
-    return {}
+    readers = {Format.XLSX: _xlsx_hidden_rows, Format.ODS: _ods_hidden_rows}
+    if fmt not in readers:
+        return {}
+    try:
+        return readers[fmt](path)
+    except (ParseError, expat.ExpatError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        # Hidden rows must not be shared by mistake: a structure we cannot read refuses the file.
+        raise IntakeError(
+            "Le classeur est endommagé (sa structure interne est illisible). "
+            "Ouvrez-le, enregistrez-le à nouveau puis déposez-le une nouvelle fois."
+        ) from exc
 
 
 def _xlsx_hidden_rows(path: Path) -> HiddenRows:

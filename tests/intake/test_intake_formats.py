@@ -142,3 +142,15 @@ def test_an_unanticipated_reader_failure_rejects_the_file_without_stopping(tmp_p
     result = check(write_openpyxl(tmp_path / "fiche.xlsx", [HEADER, good_row()]))
     assert result.file_rejected and result.problems[0].code == "fichier-illisible"
     assert "contenu inattendu" in result.problems[0].message
+
+
+def test_unreadable_workbook_structure_is_named_damaged(tmp_path: Path) -> None:
+    path = write_openpyxl(tmp_path / "fiche.xlsx", [HEADER, good_row()])
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    parts["xl/_rels/workbook.xml.rels"] = b"<Relationships><not-closed>"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    with pytest.raises(IntakeError, match="endommagé"):
+        read_rows(path, path.name)
