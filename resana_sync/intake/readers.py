@@ -129,7 +129,7 @@ def _fill_vertical_merges(rows: list[list[Any]], ranges: list[tuple[tuple[int, i
 def _xlsx_epoch(path: Path) -> dt.date:
     with zipfile.ZipFile(path) as archive:
         if "xl/workbook.xml" not in archive.namelist():
-            return EPOCH_1900   # binary xlsb: calamine converts its date cells itself
+            return EPOCH_1900
         with archive.open("xl/workbook.xml") as part:
             # workbookPr sits near the top of workbook.xml; a bounded head is enough.
             head = part.read(16 * 1024)

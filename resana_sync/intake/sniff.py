@@ -26,6 +26,8 @@ class Format(str, Enum):
     XLSX = "classeur Excel (xlsx/xlsm)"
     ODS = "classeur OpenDocument (ods)"
     XLS = "classeur Excel 97-2003 (xls)"
+    # Readable by calamine, but its binary sheets escape the guards' extent check.
+    XLSB = "classeur Excel binaire (xlsb)"
     CSV = "fichier CSV"
     ENCRYPTED = "classeur protégé par mot de passe"
     HTML = "page web (HTML)"
@@ -85,8 +87,10 @@ def _sniff_zip(path: Path) -> Format:
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):
         logger.debug("zip directory unreadable", exc_info=True)
         return Format.DAMAGED
-    if "xl/workbook.xml" in names or "xl/workbook.bin" in names:
+    if "xl/workbook.xml" in names:
         return Format.XLSX
+    if "xl/workbook.bin" in names:
+        return Format.XLSB
     if "word/document.xml" in names:
         return Format.WORD
     return Format.OTHER_ZIP

@@ -76,6 +76,16 @@ def test_unreadable_kinds_are_named(tmp_path: Path, content: bytes, fmt: Format,
     assert words in caught.value.message
 
 
+def test_binary_xlsb_is_unsupported_with_a_way_out(tmp_path: Path) -> None:
+    path = tmp_path / "fiche.xlsb"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.bin", b"\x83\x01\x00")
+    assert sniff(path) is Format.XLSB
+    with pytest.raises(IntakeError, match=r"Format non pris en charge \(classeur Excel binaire \(xlsb\)\).*\.xlsx"):
+        read_rows(path, path.name)
+
+
 def test_word_document_renamed_xlsx_is_unsupported(tmp_path: Path) -> None:
     path = tmp_path / "fiche.xlsx"
     with zipfile.ZipFile(path, "w") as archive:
