@@ -211,8 +211,10 @@ def publish_workbook(
 
     ``expected_sha256`` is the hash of the server version the merge read, None when
     there was no workbook; ``expected_etag`` the ETag read with it, a hint only: the
-    hash decides (an ETag that moved over unchanged content is just logged). Raises PreconditionFailed when the server version moved
-    (re-read, re-merge, retry), WriteNotVerified when the server kept a damaged copy.
+    hash decides (an ETag that moved over unchanged content is just logged).
+    Raises PreconditionFailed when the server version moved (re-read, re-merge,
+    retry), RemoteLocked when someone holds a lock on it (next run), WriteNotVerified
+    when the server kept a damaged copy (the next run's restore_from_archive repairs).
     """
     path = clean_path(path)
     previous = _read_current(storage, path, expected_sha256)
@@ -247,7 +249,7 @@ def latest_valid_archive(storage: Storage, path: str, archive_folder: str) -> Bl
     """The newest archive of the workbook at ``path`` that is a whole xlsx, or None."""
     try:
         archives = list_archives(storage, path, archive_folder)
-    except StorageError:
+    except RemoteNotFound:  # no archive folder yet
         return None
     for candidate in reversed(archives):
         blob = storage.read_bytes(candidate)
