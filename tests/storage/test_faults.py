@@ -180,6 +180,12 @@ def test_body_cut_short_is_retried_and_never_kept(faulty: Faulty, tmp_path: Path
     assert list(dest.parent.iterdir()) == []  # neither a partial file nor a temp file
 
 
+def test_listing_cut_short_is_retried_not_read_as_partial(faulty: Faulty) -> None:
+    faulty.injector.add(faults.reset(), method="PROPFIND")
+    assert [e.name for e in faulty.storage.list("Dépôts/PJJ #1")] == ["fiche.csv"]
+    assert faulty.injector.count("PROPFIND") == 2
+
+
 def test_slow_reply_past_the_read_timeout(faulty: Faulty) -> None:
     faulty.injector.add(faults.slow(1.0), method="PROPFIND", times=None)
     storage = webdav_storage(faulty.url, read_timeout=0.3, retries=1, backoff=0.01)
