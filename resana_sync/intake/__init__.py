@@ -74,8 +74,8 @@ def read_rows(
 
 
 def _parse(path: Path, fmt: Format, labels: Mapping[str, FieldSpec], limits: Limits) -> list[Sheet]:
-    if fmt in _ZIP_FORMATS:
-        check_sheet_extents(path, fmt is Format.ODS, limits)
+    if fmt is not Format.CSV:
+        check_sheet_extents(path, fmt, limits)
     return read_sheets(path, fmt, lambda cells: count_labels(cells, labels))
 
 

@@ -10,19 +10,20 @@ calamine parses a file:
 * every member is decompressed once, in 64 KiB chunks, to check that its real size
   and CRC match the directory (a forged directory cannot smuggle a bigger part) and
   that no XML part declares a DOCTYPE or an entity (billion laughs, external entities);
-* the cells that hold a value are located by streaming each worksheet's XML (expat, one
-  64 KiB chunk at a time), and the dense grid they span from A1, which calamine
-  allocates, is capped (``max_cells``): two cells at A1 and XFD1048576, or one ods row
-  repeated a million times, would otherwise make calamine allocate gigabytes and abort
-  the process (a Rust allocation failure is not an exception).
+* the cells that hold a value are located by streaming each worksheet's XML (one 64 KiB
+  chunk at a time), or by walking the BIFF records of an xls file (``biff``), and the
+  dense grid they span from A1, which calamine allocates, is capped (``max_cells``):
+  two cells at A1 and XFD1048576, or one ods row repeated a million times, would
+  otherwise make calamine allocate gigabytes and abort the process (a Rust allocation
+  failure is not an exception); a 6 KB xls with one far cell costs it 1 GiB.
 
 Memory bound: the checks themselves hold one 64 KiB chunk at a time (the test asserts
 a Python peak under 4 MiB on a bomb declaring 200 MiB). The parse that follows reads at
-most ``max_total_bytes`` (64 MiB) of XML into a grid of at most ``max_cells`` (4 million
-cells, about 32 bytes each in calamine: ~130 MiB); a visible sheet becomes Python
-objects only within 10 000 rows x 200 columns (``readers``). A file therefore costs the
-run well under 512 MiB, whatever it holds. Legacy xls files are not zip containers:
-their grid is bounded by the format itself (65 536 x 256 cells) and by the file size cap.
+most ``max_total_bytes`` (64 MiB) of XML into a grid of at most ``max_cells`` (2 million
+cells; measured at 30 bytes a cell for xlsx and 60 for xls in calamine: at most ~120 MiB);
+a visible sheet becomes Python objects only within 10 000 rows x 200 columns
+(``readers``). A file therefore costs the run about 400 MiB at the very worst, and a
+real form a few MiB (xls: the file, at most 20 MiB, is read once to walk its records).
 
 Time bound: ``run_with_deadline`` runs the parse in a daemon thread and gives up
 waiting after ``parse_seconds``. calamine releases the GIL while parsing, so the run
@@ -45,6 +46,8 @@ from typing import Any, TypeVar
 from xml.parsers import expat
 
 from ..errors import IntakeError
+from .biff import xls_extents
+from .sniff import Format
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +65,7 @@ class Limits:
     max_total_bytes: int = 64 * _MIB
     max_ratio: int = 100
     ratio_applies_above: int = 1 * _MIB   # small parts (styles, themes) compress very well
-    max_cells: int = 4_000_000             # dense cells spanned by values, all sheets together
+    max_cells: int = 2_000_000             # dense cells spanned by values, all sheets together
     parse_seconds: float = 30.0
 
 
@@ -138,24 +141,28 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
         ) from exc
 
 
-def check_sheet_extents(path: Path, is_ods: bool, limits: Limits = DEFAULT_LIMITS) -> None:
-    """Refuse a workbook whose values span more cells than calamine should allocate."""
+def check_sheet_extents(path: Path, fmt: Format, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Refuse a workbook whose cells span more of a grid than calamine should allocate."""
+    total = 0
+    for rows, columns in _extents(path, fmt):
+        total += rows * columns
+        if total > limits.max_cells:
+            raise IntakeError(
+                f"Le classeur couvre une zone démesurée ({rows} lignes sur {columns} colonnes). "
+                "Il n'a pas été lu. Recopiez les fiches dans le modèle, sans cellules éloignées "
+                "remplies par erreur."
+            )
+
+
+def _extents(path: Path, fmt: Format) -> list[tuple[int, int]]:
+    if fmt is Format.XLS:
+        return xls_extents(path.read_bytes())
     with zipfile.ZipFile(path) as archive:
-        if is_ods:
+        if fmt is Format.ODS:
             parts = [name for name in archive.namelist() if name == "content.xml"]
         else:
             parts = [name for name in archive.namelist() if _WORKSHEET.match(name)]
-        total = 0
-        for name in parts:
-            extents = _part_extents(archive, name, is_ods)
-            for rows, columns in extents:
-                    total += rows * columns
-                    if total > limits.max_cells:
-                        raise IntakeError(
-                            f"Le classeur couvre une zone démesurée ({rows} lignes sur {columns} colonnes). "
-                            "Il n'a pas été lu. Recopiez les fiches dans le modèle, sans cellules éloignées "
-                            "remplies par erreur."
-                        )
+        return [extent for name in parts for extent in _part_extents(archive, name, fmt is Format.ODS)]
 
 
 _WORKSHEET = re.compile(r"^xl/worksheets/[^/]+\.xml$")

@@ -234,3 +234,28 @@ def test_cells_without_references_are_located_by_position(tmp_path: Path) -> Non
     _strip_cell_references(far)
     with pytest.raises(IntakeError, match=r"zone démesurée \(1048576 lignes"):
         read_rows(far, far.name, limits=Limits(max_cells=1000))
+
+
+XLS_SAMPLE = Path(__file__).parents[1] / "data" / "samples" / "Dépôts" / "AEMO" / "fiche AEMO.xls"
+
+
+def test_xls_with_one_far_away_cell_is_refused_before_calamine(tmp_path: Path) -> None:
+    """Patched LibreOffice xls: one LABELSST cell moved to row 65536, column 256 (calamine: ~1 GiB)."""
+    data = bytearray(XLS_SAMPLE.read_bytes())
+    cell = data.find(b"\xfd\x00\x0a\x00")
+    data[cell + 4:cell + 8] = (65535).to_bytes(2, "little") + (255).to_bytes(2, "little")
+    path = tmp_path / "fiche.xls"
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntakeError, match=r"zone démesurée \(65536 lignes sur 256 colonnes\)"):
+        read_rows(path, path.name)
+
+
+def test_xls_with_a_cyclic_sector_chain_is_named_damaged(tmp_path: Path) -> None:
+    data = bytearray(XLS_SAMPLE.read_bytes())
+    first_fat_sector = int.from_bytes(data[0x4C:0x50], "little")
+    fat = (first_fat_sector + 1) * 512
+    data[fat:fat + 512] = (1).to_bytes(4, "little") * 128   # every sector points to sector 1
+    path = tmp_path / "fiche.xls"
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntakeError, match="endommagé"):
+        read_rows(path, path.name)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from conftest import HEADER, TODAY
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from resana_sync.errors import IntakeError
+from resana_sync.intake.biff import xls_extents
 from resana_sync.records import RawRow
 from resana_sync.validate import validate_rows
 
@@ -26,3 +29,20 @@ def test_validate_rows_never_raises_and_accounts_for_every_row(schema, rows, epo
     assert len(result.records) + result.rejected_rows == len(rows)
     for record in result.records:
         assert {"nom", "prenom", "date_naissance", "date_fiche"} <= set(record.fields)
+
+
+XLS_SAMPLE = Path(__file__).parents[1] / "data" / "samples" / "Dépôts" / "AEMO" / "fiche AEMO.xls"
+
+
+@settings(max_examples=150)
+@given(flips=st.lists(st.tuples(st.integers(min_value=0, max_value=6655), st.integers(min_value=0, max_value=255)),
+                      min_size=1, max_size=8))
+def test_xls_walker_survives_corrupted_files(flips) -> None:
+    data = bytearray(XLS_SAMPLE.read_bytes())
+    for offset, value in flips:
+        data[offset] = value
+    try:
+        extents = xls_extents(bytes(data))
+    except IntakeError:
+        return
+    assert all(rows <= 65536 and columns <= 256 for rows, columns in extents)
