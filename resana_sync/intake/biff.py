@@ -32,7 +32,7 @@ _MULTI_RECORDS = {0x00BD, 0x00BE}
 def xls_extents(data: bytes) -> list[tuple[int, int]]:
     """(rows, columns) spanned from A1 by the cells of each worksheet of an xls file."""
     try:
-        return _biff_extents(_workbook_stream(data))
+        return _biff_extents(workbook_stream(data))
     except (struct.error, IndexError, ValueError) as exc:
         raise _damaged() from exc
 
@@ -44,7 +44,7 @@ def _damaged() -> IntakeError:
     )
 
 
-def _workbook_stream(data: bytes) -> bytes:
+def workbook_stream(data: bytes) -> bytes:
     shift, mini_shift = struct.unpack_from("<HH", data, 0x1E)
     if not 7 <= shift <= 16 or not 2 <= mini_shift < shift:
         raise ValueError("sector sizes")

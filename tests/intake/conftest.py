@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import struct
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -133,6 +134,36 @@ def _ods_cell(value: Any) -> str:
     if value in ("", None):
         return "<table:table-cell/>"
     return f'<table:table-cell office:value-type="string"><text:p>{escape(str(value))}</text:p></table:table-cell>'
+
+
+_FREE, _END, _FATSECT, _NOSTREAM = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFFF
+
+
+def write_compound_file(path: Path, stream: bytes, name: str = "Workbook") -> Path:
+    """An OLE2 file (v3, 512-byte sectors) holding one stream in regular sectors, as Excel does."""
+    size = 512
+    stream = stream + b"\x00" * (-len(stream) % size)
+    count = len(stream) // size
+    fat = [_FATSECT, _END] + [3 + i if i < count - 1 else _END for i in range(count)]
+    fat += [_FREE] * (128 - len(fat))
+
+    def entry(entry_name: str, kind: int, start: int, length: int, child: int = _NOSTREAM) -> bytes:
+        encoded = (entry_name + "\0").encode("utf-16-le")
+        raw = bytearray(128)
+        raw[:len(encoded)] = encoded
+        struct.pack_into("<HBB", raw, 64, len(encoded), kind, 1)
+        struct.pack_into("<III", raw, 68, _NOSTREAM, _NOSTREAM, child)
+        struct.pack_into("<II", raw, 116, start, length)
+        return bytes(raw)
+
+    directory = entry("Root Entry", 5, _END, 0, child=1) + entry(name, 2, 2, len(stream)) + b"\x00" * 256
+    header = bytearray(512)
+    header[:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+    struct.pack_into("<HHHHH", header, 0x18, 0x3E, 3, 0xFFFE, 9, 6)
+    struct.pack_into("<IIIIIIII", header, 0x2C, 1, 1, 0, 4096, _END, 0, _END, 0)
+    struct.pack_into("<109I", header, 0x4C, 0, *([_FREE] * 108))
+    path.write_bytes(bytes(header) + struct.pack("<128I", *fat) + directory + stream)
+    return path
 
 
 @pytest.fixture

@@ -8,10 +8,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import HEADER, good_row, write_french_excel_csv, write_openpyxl, write_xlsxwriter
+from conftest import HEADER, good_row, write_compound_file, write_french_excel_csv, write_openpyxl, write_xlsxwriter
 
 from resana_sync.errors import IntakeError
 from resana_sync.intake import read_rows
+from resana_sync.intake.biff import workbook_stream
 from resana_sync.intake.sniff import Format, sniff
 from resana_sync.records import Outcome, Severity
 
@@ -164,3 +165,12 @@ def test_unreadable_workbook_structure_is_named_damaged(tmp_path: Path) -> None:
             archive.writestr(name, data)
     with pytest.raises(IntakeError, match="endommagé"):
         read_rows(path, path.name)
+
+
+def test_xls_with_its_workbook_stream_in_regular_sectors(tmp_path: Path, check) -> None:
+    """The sample keeps its small stream in the mini stream; Excel's larger ones use regular sectors."""
+    stream = workbook_stream((SAMPLES / "AEMO" / "fiche AEMO.xls").read_bytes())
+    padded = stream + b"\x00" * (5000 - len(stream))   # past the 4096-byte mini stream cutoff
+    path = write_compound_file(tmp_path / "fiche.xls", padded)
+    assert sniff(path) is Format.XLS
+    assert [(r.fields["nom"], r.fields["date_naissance"]) for r in check(path).records] == [("MOREAU", dt.date(2011, 6, 30))]
