@@ -45,33 +45,48 @@ def _damaged() -> IntakeError:
 
 
 def workbook_stream(data: bytes) -> bytes:
-    shift, mini_shift = struct.unpack_from("<HH", data, 0x1E)
-    if not 7 <= shift <= 16 or not 2 <= mini_shift < shift:
-        raise ValueError("sector sizes")
-    size, mini_size = 1 << shift, 1 << mini_shift
-    (fat_count, dir_start, _, cutoff, minifat_start, minifat_count, difat_start, difat_count) = struct.unpack_from(
-        "<IIIIIIII", data, 0x2C
-    )
-    sectors = -(-(len(data) - size) // size)   # the last sector may be cut short
+    """The BIFF workbook stream of an OLE2 compound file (ValueError/struct.error if broken)."""
+    return _CompoundFile(data).stream(_WORKBOOK_NAMES)
 
-    def sector(number: int) -> bytes:
-        offset = (number + 1) * size
-        if offset >= len(data):
+
+class _CompoundFile:
+    """Just enough of [MS-CFB] to read one stream: header, DIFAT, FAT, directory, mini stream."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        shift, mini_shift = struct.unpack_from("<HH", data, 0x1E)
+        if not 7 <= shift <= 16 or not 2 <= mini_shift < shift:
+            raise ValueError("sector sizes")
+        self.size, self.mini_size = 1 << shift, 1 << mini_shift
+        (fat_count, self.dir_start, _, self.cutoff, self.minifat_start, self.minifat_count,
+         difat_start, difat_count) = struct.unpack_from("<IIIIIIII", data, 0x2C)
+        self.sectors = -(-(len(data) - self.size) // self.size)   # the last sector may be cut short
+        self.fat = self._fat(fat_count, difat_start, difat_count)
+
+    def sector(self, number: int) -> bytes:
+        offset = (number + 1) * self.size
+        if offset >= len(self.data):
             raise ValueError("sector outside the file")
-        return data[offset:offset + size]
+        return self.data[offset:offset + self.size]
 
-    fat_sectors = list(struct.unpack_from(f"<{_HEADER_DIFAT}I", data, 0x4C))
-    next_difat = difat_start
-    for _ in range(min(difat_count, sectors)):
-        if next_difat in (_ENDOFCHAIN, _FREESECT):
-            break
-        entries = struct.unpack(f"<{size // 4}I", sector(next_difat))
-        fat_sectors.extend(entries[:-1])
-        next_difat = entries[-1]
-    fat_sectors = [s for s in fat_sectors[:fat_count] if s not in (_ENDOFCHAIN, _FREESECT)]
-    fat = [entry for s in fat_sectors for entry in struct.unpack(f"<{size // 4}I", sector(s))]
+    def _entries(self, number: int) -> tuple[int, ...]:
+        return struct.unpack(f"<{self.size // 4}I", self.sector(number))
 
+    def _fat(self, fat_count: int, difat_start: int, difat_count: int) -> list[int]:
+        fat_sectors = list(struct.unpack_from(f"<{_HEADER_DIFAT}I", self.data, 0x4C))
+        next_difat = difat_start
+        for _ in range(min(difat_count, self.sectors)):
+            if next_difat in (_ENDOFCHAIN, _FREESECT):
+                break
+            entries = self._entries(next_difat)
+            fat_sectors.extend(entries[:-1])
+            next_difat = entries[-1]
+        used = [s for s in fat_sectors[:fat_count] if s not in (_ENDOFCHAIN, _FREESECT)]
+        return [entry for s in used for entry in self._entries(s)]
+
+    @staticmethod
     def chain(start: int, table: list[int], limit: int) -> list[int]:
+        """Sector numbers from ``start``; a chain longer than ``limit`` is cyclic or forged."""
         numbers = []
         current = start
         while current not in (_ENDOFCHAIN, _FREESECT):
@@ -81,25 +96,37 @@ def workbook_stream(data: bytes) -> bytes:
             current = table[current]
         return numbers
 
-    directory = b"".join(sector(n) for n in chain(dir_start, fat, sectors))
-    entries = [directory[i:i + _DIR_ENTRY] for i in range(0, len(directory) - _DIR_ENTRY + 1, _DIR_ENTRY)]
-    root = next(e for e in entries if e[66] == _ROOT)
-    for entry in entries:
-        name_length = struct.unpack_from("<H", entry, 64)[0]
-        name = entry[:max(0, name_length - 2)].decode("utf-16-le", errors="replace")
-        if entry[66] != _STREAM or name not in _WORKBOOK_NAMES:
-            continue
-        start, length = struct.unpack_from("<II", entry, 116)
-        if length >= cutoff:
-            stream = b"".join(sector(n) for n in chain(start, fat, sectors))
-            return stream[:length]
-        minifat_bytes = b"".join(sector(n) for n in chain(minifat_start, fat, min(minifat_count, sectors)))
+    def _read(self, start: int) -> bytes:
+        return b"".join(self.sector(n) for n in self.chain(start, self.fat, self.sectors))
+
+    def stream(self, names: tuple[str, ...]) -> bytes:
+        directory = self._read(self.dir_start)
+        entries = [directory[i:i + _DIR_ENTRY] for i in range(0, len(directory) - _DIR_ENTRY + 1, _DIR_ENTRY)]
+        for entry in entries:
+            if entry[66] == _STREAM and _entry_name(entry) in names:
+                start, length = struct.unpack_from("<II", entry, 116)
+                if length >= self.cutoff:
+                    return self._read(start)[:length]
+                root = next((e for e in entries if e[66] == _ROOT), None)
+                if root is None:
+                    raise ValueError("no root entry")
+                return self._read_mini(root, start)[:length]
+        raise ValueError("no workbook stream")
+
+    def _read_mini(self, root: bytes, start: int) -> bytes:
+        minifat_bytes = b"".join(
+            self.sector(n) for n in self.chain(self.minifat_start, self.fat, min(self.minifat_count, self.sectors))
+        )
         minifat = list(struct.unpack(f"<{len(minifat_bytes) // 4}I", minifat_bytes))
         root_start, root_length = struct.unpack_from("<II", root, 116)
-        ministream = b"".join(sector(n) for n in chain(root_start, fat, sectors))[:root_length]
-        numbers = chain(start, minifat, len(ministream) // mini_size + 1)
-        return b"".join(ministream[n * mini_size:(n + 1) * mini_size] for n in numbers)[:length]
-    raise ValueError("no workbook stream")
+        ministream = self._read(root_start)[:root_length]
+        numbers = self.chain(start, minifat, len(ministream) // self.mini_size + 1)
+        return b"".join(ministream[n * self.mini_size:(n + 1) * self.mini_size] for n in numbers)
+
+
+def _entry_name(entry: bytes) -> str:
+    length = struct.unpack_from("<H", entry, 64)[0]
+    return entry[:max(0, min(length, 64) - 2)].decode("utf-16-le", errors="replace")
 
 
 def _biff_extents(stream: bytes) -> list[tuple[int, int]]:
