@@ -178,18 +178,42 @@ def _integrate(
     for row in contributions.values():
         known[(row.structure, row.source_path)].append(row)
     for file, group in sorted(by_file.items()):
-        existing = sorted(known.get(file, ()), key=lambda c: (c.row_number, c.key))
-        for record in sorted(group, key=lambda r: r.row_number):
-            identity = Identity.of(record.fields)
-            match = next((c for c in existing if same_person(identity, Identity.of(c.fields))), None)
+        matches = _match_rows(sorted(group, key=lambda r: r.row_number), known.get(file, []), layout)
+        for record, match in matches:
             if match is not None:
-                existing.remove(match)
                 contributions[match.key] = _updated(match, record, layout, now)
             else:
-                row = _new_contribution(record, identity, contributions, layout, now)
+                row = _new_contribution(record, Identity.of(record.fields), contributions, layout, now)
                 contributions[row.key] = row
                 pending.append(row.key)
     return pending
+
+
+def _match_rows(records: list[Record], existing: list[ContributionRow],
+                layout: Layout) -> list[tuple[Record, ContributionRow | None]]:
+    """Pair the rows of a file version with the contributions of the file's earlier versions.
+
+    An unchanged row keeps its contribution (same fingerprint), then the same person on
+    the same row, then the same person in row order. The first pass makes the pairing
+    stable when one person has several rows in a file: a second run pairs every row with
+    the contribution it just wrote.
+    """
+    free = sorted(existing, key=lambda c: (c.row_number, c.key))
+    known = {c.key: Identity.of(c.fields) for c in free}
+    wanted = [(_fingerprint(r, layout), Identity.of(r.fields)) for r in records]
+    tests = (
+        lambda i, c: c.fingerprint == wanted[i][0],
+        lambda i, c: c.row_number == records[i].row_number and same_person(wanted[i][1], known[c.key]),
+        lambda i, c: same_person(wanted[i][1], known[c.key]),
+    )
+    paired: dict[int, ContributionRow] = {}
+    for test in tests:
+        for i in range(len(records)):
+            match = None if i in paired else next((c for c in free if test(i, c)), None)
+            if match is not None:
+                free.remove(match)
+                paired[i] = match
+    return [(record, paired.get(i)) for i, record in enumerate(records)]
 
 
 def _updated(row: ContributionRow, record: Record, layout: Layout, now: dt.datetime) -> ContributionRow:

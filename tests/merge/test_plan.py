@@ -257,3 +257,20 @@ def test_a_row_typed_by_the_coordinator_is_joined_and_its_hand_values_are_kept(s
     row = suivi_by_id(data)["2025-001"]
     assert (row["Classe"], row["Statut"], row["Structures contributrices"]) == ("5e", "En veille", "PJJ")
     assert row["À vérifier"] == "Modifié à la main, les fiches indiquent autre chose : Classe"
+
+
+def test_rows_of_one_person_moving_inside_a_file_pair_stably_with_their_contributions(schema):
+    """Found by the property tests: a person with two rows whose rows move must not flip-flop."""
+    versions = [
+        [record("PJJ", row=2, **MARTIN)],
+        [record("PJJ", row=2, **MARTIN), record("PJJ", row=3, classe="3e", **MARTIN)],
+        [record("PJJ", row=2, nom="MARTIN", prenom="Lena"), record("PJJ", row=3, nom="MARTIN", prenom="Lena"),
+         record("PJJ", row=4, **MARTIN)],
+    ]
+    data, pushed = None, None
+    for version in versions:
+        plan, data = run(data, version, schema, pushed)
+        pushed = plan.pushed_after
+        again, _ = run(data, list(reversed(version)), schema, pushed)
+        assert again.is_empty, again.describe()
+    assert len(sheet_rows(data, "Contributions")) == 4
