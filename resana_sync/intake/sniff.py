@@ -81,9 +81,9 @@ def _sniff_zip(path: Path) -> Format:
                 # The ODF mimetype member is tiny by specification; read a bounded prefix only.
                 with archive.open("mimetype") as member:
                     mimetype = member.read(len(_ODS_MIMETYPE) + 16).strip()
-                if mimetype.startswith(_ODS_MIMETYPE):
-                    return Format.ODS
-                return Format.WORD if b"text" in mimetype else Format.OTHER_ZIP
+                if not mimetype.startswith(_ODS_MIMETYPE):
+                    return Format.WORD if b"text" in mimetype else Format.OTHER_ZIP
+                return Format.ENCRYPTED if _ods_is_encrypted(archive, names) else Format.ODS
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):
         logger.debug("zip directory unreadable", exc_info=True)
         return Format.DAMAGED
@@ -94,6 +94,14 @@ def _sniff_zip(path: Path) -> Format:
     if "word/document.xml" in names:
         return Format.WORD
     return Format.OTHER_ZIP
+
+
+def _ods_is_encrypted(archive: zipfile.ZipFile, names: set[str]) -> bool:
+    """A password-protected ods lists how each part is encrypted in its manifest."""
+    if "META-INF/manifest.xml" not in names:
+        return False
+    with archive.open("META-INF/manifest.xml") as member:
+        return b"encryption-data" in member.read(HEAD_BYTES)
 
 
 def _sniff_ole2(path: Path) -> Format:

@@ -174,3 +174,20 @@ def test_xls_with_its_workbook_stream_in_regular_sectors(tmp_path: Path, check) 
     path = write_compound_file(tmp_path / "fiche.xls", padded)
     assert sniff(path) is Format.XLS
     assert [(r.fields["nom"], r.fields["date_naissance"]) for r in check(path).records] == [("MOREAU", dt.date(2011, 6, 30))]
+
+
+def test_password_protected_ods_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "fiche.ods"
+    manifest = (
+        '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">'
+        '<manifest:encryption-data manifest:checksum-type="SHA1/1K" manifest:checksum="x"/>'
+        "</manifest:file-entry></manifest:manifest>"
+    )
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("META-INF/manifest.xml", manifest)
+        archive.writestr("content.xml", b"\x8a\x01\xff encrypted bytes")
+    assert sniff(path) is Format.ENCRYPTED
+    with pytest.raises(IntakeError, match="protégé par mot de passe"):
+        read_rows(path, path.name)
