@@ -15,6 +15,7 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 HEAD_BYTES = 64 * 1024
+_OLE2_READ_CAP = 64 * 1024 * 1024
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP_MAGIC = b"PK\x03\x04"
 _ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
@@ -120,8 +121,9 @@ def _sniff_ole2(path: Path) -> Format:
 
 def _bounded_read(path: Path) -> bytes:
     # The guards cap the file size before sniffing; this cap only protects direct callers.
+    # read(n) allocates n bytes up front: ask for no more than the file holds.
     with path.open("rb") as handle:
-        return handle.read(64 * 1024 * 1024)
+        return handle.read(min(path.stat().st_size, _OLE2_READ_CAP))
 
 
 def _looks_like_html(head: bytes) -> bool:

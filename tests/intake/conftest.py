@@ -95,9 +95,15 @@ def _csv_cell(value: Any) -> str:
 
 
 def write_ods(
-    path: Path, rows: Sequence[Sequence[Any]], *, null_date: dt.date | None = None, hidden: Sequence[int] = ()
+    path: Path,
+    rows: Sequence[Sequence[Any]],
+    *,
+    null_date: dt.date | None = None,
+    hidden: Sequence[int] = (),
+    raw_rows_xml: str = "",
 ) -> Path:
-    """A minimal OpenDocument spreadsheet, as the ODF spec lays it out; ``hidden``: 1-based rows."""
+    """A minimal OpenDocument spreadsheet, as the ODF spec lays it out; ``hidden``: 1-based rows;
+    ``raw_rows_xml`` is appended as is after ``rows`` (repeats, padding)."""
     settings = (f'<table:calculation-settings><table:null-date table:date-value="{null_date.isoformat()}"/>'
                 "</table:calculation-settings>" if null_date else "")
     body = "".join(
@@ -110,7 +116,7 @@ def write_ods(
         'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
         'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
         'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.3">'
-        f'<office:body><office:spreadsheet>{settings}<table:table table:name="Fiches">{body}</table:table>'
+        f'<office:body><office:spreadsheet>{settings}<table:table table:name="Fiches">{body}{raw_rows_xml}</table:table>'
         "</office:spreadsheet></office:body></office:document-content>"
     )
     manifest = (
@@ -164,6 +170,41 @@ def write_compound_file(path: Path, stream: bytes, name: str = "Workbook") -> Pa
     struct.pack_into("<109I", header, 0x4C, 0, *([_FREE] * 108))
     path.write_bytes(bytes(header) + struct.pack("<128I", *fat) + directory + stream)
     return path
+
+
+CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="xml" ContentType="application/xml"/></Types>'
+)
+EMPTY_WORKBOOK = '<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"/>'
+
+
+def write_xlsx_with_part(path: Path, name: str, head: bytes, filler: bytes, size: int, tail: bytes = b"") -> Path:
+    """A minimal xlsx whose ``name`` part is streamed (the test never holds it in memory)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", CONTENT_TYPES)
+        archive.writestr("xl/workbook.xml", EMPTY_WORKBOOK)
+        with archive.open(name, "w", force_zip64=True) as part:
+            part.write(head)
+            for _ in range(size // len(filler)):
+                part.write(filler)
+            part.write(tail)
+    return path
+
+
+ODS_REPEAT_BOMB = (
+    '<table:table-row table:number-rows-repeated="100000"><table:table-cell table:number-columns-repeated="1000" '
+    'office:value-type="string"><text:p>x</text:p></table:table-cell></table:table-row>'
+)
+
+
+def write_zip_bomb(path: Path, size: int) -> Path:
+    """An xlsx whose shared strings decompress to ``size`` bytes of one string."""
+    return write_xlsx_with_part(
+        path, "xl/sharedStrings.xml",
+        b'<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>',
+        b"a" * 1024 * 1024, size, b"</t></si></sst>",
+    )
 
 
 @pytest.fixture

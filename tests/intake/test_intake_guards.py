@@ -11,44 +11,28 @@ from pathlib import Path
 import openpyxl
 import pytest
 import xlsxwriter
-from conftest import HEADER, good_row, write_ods, write_openpyxl
+from conftest import (
+    CONTENT_TYPES,
+    EMPTY_WORKBOOK,
+    HEADER,
+    ODS_REPEAT_BOMB,
+    good_row,
+    write_ods,
+    write_openpyxl,
+    write_xlsx_with_part,
+    write_zip_bomb,
+)
 
 from resana_sync.errors import IntakeError
 from resana_sync.intake import Limits, read_rows
 from resana_sync.intake.guards import run_with_deadline
 
 _MIB = 1024 * 1024
-_CONTENT_TYPES = (
-    '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-    '<Default Extension="xml" ContentType="application/xml"/></Types>'
-)
-_WORKBOOK = '<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"/>'
-
-
-def _xlsx_with_part(path: Path, name: str, head: bytes, filler: bytes, size: int, tail: bytes = b"") -> Path:
-    """A minimal xlsx whose ``name`` part is streamed (the test never holds it in memory)."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
-        archive.writestr("xl/workbook.xml", _WORKBOOK)
-        with archive.open(name, "w", force_zip64=True) as part:
-            part.write(head)
-            for _ in range(size // len(filler)):
-                part.write(filler)
-            part.write(tail)
-    return path
-
-
-def _shared_strings_bomb(path: Path, size: int) -> Path:
-    return _xlsx_with_part(
-        path, "xl/sharedStrings.xml",
-        b'<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>',
-        b"a" * _MIB, size, b"</t></si></sst>",
-    )
 
 
 def test_zip_bomb_is_refused_with_bounded_memory(tmp_path: Path) -> None:
     """200 MiB of one shared string in a small file: refused before parsing, under 4 MiB of Python memory."""
-    bomb = _shared_strings_bomb(tmp_path / "fiche.xlsx", 200 * _MIB)
+    bomb = write_zip_bomb(tmp_path / "fiche.xlsx", 200 * _MIB)
     assert bomb.stat().st_size < 1 * _MIB
     tracemalloc.start()
     try:
@@ -61,7 +45,7 @@ def test_zip_bomb_is_refused_with_bounded_memory(tmp_path: Path) -> None:
 
 
 def test_highly_compressed_part_under_the_size_cap_is_refused_by_ratio(tmp_path: Path) -> None:
-    bomb = _shared_strings_bomb(tmp_path / "fiche.xlsx", 8 * _MIB)
+    bomb = write_zip_bomb(tmp_path / "fiche.xlsx", 8 * _MIB)
     with pytest.raises(IntakeError, match="taille démesurée"):
         read_rows(bomb, bomb.name)
 
@@ -87,14 +71,14 @@ def test_billion_laughs_is_refused(tmp_path: Path) -> None:
         + b"".join(f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i > 1 else "&lol;" * 10}">'.encode() for i in range(1, 10))
         + b']>\n<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>&lol9;</t></si></sst>'
     )
-    path = _xlsx_with_part(tmp_path / "fiche.xlsx", "xl/sharedStrings.xml", laughs, b" ", 0)
+    path = write_xlsx_with_part(tmp_path / "fiche.xlsx", "xl/sharedStrings.xml", laughs, b" ", 0)
     with pytest.raises(IntakeError, match="DOCTYPE ou entités"):
         read_rows(path, path.name)
 
 
 def test_doctype_hidden_after_padding_is_still_found(tmp_path: Path) -> None:
     head = b'<?xml version="1.0"?>' + b" " * (200 * 1024) + b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><sst/>'
-    path = _xlsx_with_part(tmp_path / "fiche.xlsx", "xl/sharedStrings.xml", head, b" ", 0)
+    path = write_xlsx_with_part(tmp_path / "fiche.xlsx", "xl/sharedStrings.xml", head, b" ", 0)
     with pytest.raises(IntakeError, match="DOCTYPE"):
         read_rows(path, path.name)
 
@@ -102,8 +86,8 @@ def test_doctype_hidden_after_padding_is_still_found(tmp_path: Path) -> None:
 def test_too_many_parts(tmp_path: Path) -> None:
     path = tmp_path / "fiche.xlsx"
     with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
-        archive.writestr("xl/workbook.xml", _WORKBOOK)
+        archive.writestr("[Content_Types].xml", CONTENT_TYPES)
+        archive.writestr("xl/workbook.xml", EMPTY_WORKBOOK)
         for i in range(30):
             archive.writestr(f"xl/media/image{i}.png", b"x")
     with pytest.raises(IntakeError, match=r"trop d'éléments internes \(32 ; au plus 20\)"):
@@ -167,16 +151,7 @@ def test_far_away_cells_are_refused_before_calamine_allocates_them(tmp_path: Pat
 
 def test_ods_repeated_rows_bomb_is_refused(tmp_path: Path) -> None:
     """A few hundred bytes declaring 10^5 rows of 10^3 filled cells each."""
-    path = write_ods(tmp_path / "fiche.ods", [])
-    with zipfile.ZipFile(path) as archive:
-        content = archive.read("content.xml").decode()
-    bomb_row = ('<table:table-row table:number-rows-repeated="100000"><table:table-cell table:number-columns-repeated="1000" '
-                'office:value-type="string"><text:p>x</text:p></table:table-cell></table:table-row>')
-    content = content.replace('<table:table table:name="Fiches">', f'<table:table table:name="Fiches">{bomb_row}')
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
-        archive.writestr("META-INF/manifest.xml", "<manifest:manifest xmlns:manifest='urn:oasis:names:tc:opendocument:xmlns:manifest:1.0'/>")
-        archive.writestr("content.xml", content)
+    path = write_ods(tmp_path / "fiche.ods", [], raw_rows_xml=ODS_REPEAT_BOMB)
     assert path.stat().st_size < 2000
     with pytest.raises(IntakeError, match=r"zone démesurée \(100000 lignes sur 1000 colonnes\)"):
         read_rows(path, path.name)
@@ -184,17 +159,9 @@ def test_ods_repeated_rows_bomb_is_refused(tmp_path: Path) -> None:
 
 def test_libreoffice_trailing_empty_repeats_are_not_counted(tmp_path: Path) -> None:
     """LibreOffice pads rows and sheets with huge repeated *empty* cells; they allocate nothing."""
-    rows = [HEADER, good_row()]
-    path = write_ods(tmp_path / "fiche.ods", rows)
-    with zipfile.ZipFile(path) as archive:
-        content = archive.read("content.xml").decode()
     padding = ('<table:table-row table:number-rows-repeated="1048574"><table:table-cell '
                'table:number-columns-repeated="16384"/></table:table-row>')
-    content = content.replace("</table:table>", f"{padding}</table:table>")
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
-        archive.writestr("META-INF/manifest.xml", "<manifest:manifest xmlns:manifest='urn:oasis:names:tc:opendocument:xmlns:manifest:1.0'/>")
-        archive.writestr("content.xml", content)
+    path = write_ods(tmp_path / "fiche.ods", [HEADER, good_row()], raw_rows_xml=padding)
     assert [r.cells["Nom"] for r in read_rows(path, path.name)] == ["DURAND"]
 
 
