@@ -165,11 +165,28 @@ def _send_and_read_back(
     return etag, _read_or_none(storage, path), failure
 
 
+def _send_conditionally(
+    storage: Storage, path: str, data: bytes, previous: Blob | None
+) -> tuple[str | None, Blob | None, TransientRemoteError | None]:
+    if previous is None or previous.etag is None:
+        return _send_and_read_back(storage, path, data, {"if_none_match": previous is None})
+    try:
+        return _send_and_read_back(storage, path, data, {"if_match": previous.etag})
+    except PreconditionFailed:
+        again = _read_or_none(storage, path)
+        if again is None or again.sha256 != previous.sha256:
+            raise
+    # Same content, yet the server refused its own ETag: a weak ETag in the second
+    # after a write (Apache) or one rewritten on the way (mod_deflate "-gzip"). The
+    # content check just made is the guard; send without the condition.
+    log.info("the server refused an If-Match on unchanged content; writing without it")
+    return _send_and_read_back(storage, path, data, {})
+
+
 def _write_verified(storage: Storage, path: str, data: bytes, previous: Blob | None) -> tuple[str | None, bool]:
     """Conditional write, read back; one more send if the server kept only part of it. -> (etag, resent)."""
     wanted = sha256_bytes(data)
-    condition = {"if_match": previous.etag} if previous and previous.etag else {"if_none_match": previous is None}
-    etag, after, failure = _send_and_read_back(storage, path, data, condition)
+    etag, after, failure = _send_conditionally(storage, path, data, previous)
     if after is not None and after.sha256 == wanted:
         return etag or after.etag, False
     if after is not None and previous is not None and after.sha256 == previous.sha256:

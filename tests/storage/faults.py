@@ -191,6 +191,18 @@ def in_place_put_cut(root: Path, prefix: str = "/", *, answer: int | None = 500)
     return fault
 
 
+def refuse_if_match() -> Fault:
+    """A server that answers 412 to every If-Match (Apache's weak-ETag second, or
+    mod_deflate appending "-gzip" to the ETags it sends)."""
+
+    def fault(environ: Environ, start_response: Callable, app: App) -> Iterable[bytes]:
+        if "HTTP_IF_MATCH" in environ:
+            return reply(412)(environ, start_response, app)
+        return app(environ, start_response)
+
+    return fault
+
+
 def no_locks() -> Fault:
     """A server without LOCK support."""
     return reply(405)

@@ -245,6 +245,13 @@ def test_same_etag_after_same_size_rewrite_is_caught_by_the_hash(faulty: Faulty)
     assert (faulty.root / WORKBOOK).read_bytes() == coordinator
 
 
+def test_server_refusing_its_own_etags_still_gets_the_workbook(faulty: Faulty) -> None:
+    faulty.injector.add(faults.refuse_if_match(), method="PUT", times=None)
+    seed_workbook(faulty, xlsx("base"))
+    faulty.publish(xlsx("merged"), based_on=xlsx("base"))
+    assert (faulty.root / WORKBOOK).read_bytes() == xlsx("merged")
+
+
 # -- interrupted in-place writes ---------------------------------------------------
 
 
