@@ -16,10 +16,11 @@ Merged cells: the value of a vertically merged range is copied down its first co
 (a date merged over several form rows belongs to each of them); horizontal extents stay
 empty so a merged header never looks like a duplicated column.
 
-CSV: decoded as UTF-8 (with or without BOM), else cp1252; the delimiter (``;``, ``,``
-or tab) is the one under which an early line reads as the most form labels. Row numbers are record numbers,
-i.e. the row numbers Excel or LibreOffice show when the partner opens the file; they
-equal line numbers unless a quoted cell spans several lines.
+CSV: decoded as UTF-16 when it starts with its BOM (Excel's « Texte Unicode »), else
+UTF-8 (with or without BOM), else cp1252; the delimiter (``;``, ``,`` or tab) is the
+one under which an early line reads as the most form labels. Row numbers are record
+numbers, i.e. the row numbers Excel or LibreOffice show when the partner opens the
+file; they equal line numbers unless a quoted cell spans several lines.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import python_calamine
 
 from ..errors import IntakeError
 from .hidden_rows import hidden_rows
-from .sniff import Format
+from .sniff import UTF16_BOMS, Format
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +170,8 @@ def _unreadable(fmt: Format, exc: Exception) -> IntakeError:
 
 
 def decode_text(data: bytes) -> str:
+    if data.startswith(UTF16_BOMS):
+        return data.decode("utf-16")
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return data.decode(encoding)

@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 HEAD_BYTES = 64 * 1024
 _OLE2_READ_CAP = 64 * 1024 * 1024
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP_MAGIC = b"PK\x03\x04"
 _ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
@@ -65,6 +66,8 @@ def sniff(path: Path) -> Format:
         return Format.IMAGE
     if head.startswith(b"{\\rtf"):
         return Format.WORD
+    if head.startswith(UTF16_BOMS):
+        return Format.CSV   # Excel's « Texte Unicode » export: UTF-16, tab-separated
     if _looks_like_html(head):
         return Format.HTML
     if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<?xml"):

@@ -86,3 +86,11 @@ def test_commas_in_free_text_do_not_fool_the_delimiter(tmp_path: Path, check) ->
     result = check(path)
     assert [r.fields["nom"] for r in result.records] == [f"N{i}" for i in range(5)]
     assert result.records[0].fields["elements"] == text.strip()
+
+
+def test_excel_unicode_text_export_utf16_tabs(tmp_path: Path, check) -> None:
+    path = tmp_path / "export.txt"
+    text = "\r\n".join([SHORT_HEADER, SHORT_ROW]).replace(";", "\t") + "\r\n"
+    path.write_bytes(text.encode("utf-16"))   # BOM + UTF-16LE, as Excel writes it
+    [record] = check(path).records
+    assert (record.fields["prenom"], record.row_number) == ("Zoé", 2)
