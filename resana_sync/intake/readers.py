@@ -170,16 +170,15 @@ def _unreadable(fmt: Format, exc: Exception) -> IntakeError:
 
 
 def decode_text(data: bytes) -> str:
-    if data.startswith(UTF16_BOMS):
-        return data.decode("utf-16")
-    for encoding in ("utf-8-sig", "cp1252"):
+    encodings = ("utf-16",) if data.startswith(UTF16_BOMS) else ("utf-8-sig", "cp1252")
+    for encoding in encodings:
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
     raise IntakeError(
-        "Le fichier CSV n'est ni en UTF-8 ni en Windows-1252 (encodage inconnu). "
-        "Enregistrez-le depuis votre tableur au format « CSV UTF-8 »."
+        "Le fichier texte n'est ni en UTF-8, ni en UTF-16, ni en Windows-1252 (encodage inconnu ou fichier "
+        "tronqué). Enregistrez-le depuis votre tableur au format « CSV UTF-8 »."
     )
 
 

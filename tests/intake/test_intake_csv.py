@@ -94,3 +94,10 @@ def test_excel_unicode_text_export_utf16_tabs(tmp_path: Path, check) -> None:
     path.write_bytes(text.encode("utf-16"))   # BOM + UTF-16LE, as Excel writes it
     [record] = check(path).records
     assert (record.fields["prenom"], record.row_number) == ("Zoé", 2)
+
+
+def test_truncated_utf16_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "export.txt"
+    path.write_bytes("Nom\tPrénom".encode("utf-16")[:-1])
+    with pytest.raises(IntakeError, match="encodage inconnu ou fichier tronqué"):
+        read_rows(path, path.name)
