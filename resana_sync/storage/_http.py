@@ -86,6 +86,23 @@ def _is_redirect_to_same_collection(response: requests.Response) -> str | None:
     return None
 
 
+def _redirect_error(response: requests.Response) -> AuthenticationError:
+    status = response.status_code
+    location = response.headers.get("Location", "")
+    if response.url.startswith("http://") and location.startswith("https://"):
+        return AuthenticationError(
+            f"Le serveur WebDAV redirige vers une connexion sécurisée (HTTP {status}) : "
+            "configurez son adresse en https://.",
+            status=status,
+        )
+    return AuthenticationError(
+        f"Le serveur WebDAV a répondu par une redirection (HTTP {status}), en général vers une page de "
+        "connexion : vérifiez que l'adresse configurée est bien celle du point d'accès WebDAV (pas celle du "
+        "site web) et que l'identifiant, le mot de passe ou le jeton sont valides.",
+        status=status,
+    )
+
+
 def error_for(response: requests.Response, path: str | None = None) -> StorageError | None:
     """The project error for a non-success reply, or None when the reply is a success."""
     error = _error_for_status(response)
@@ -99,12 +116,7 @@ def _error_for_status(response: requests.Response) -> StorageError | None:
     if status < 300:
         return None
     if status < 400:
-        return AuthenticationError(
-            f"Le serveur WebDAV a répondu par une redirection (HTTP {status}), en général vers une page de "
-            "connexion : vérifiez que l'adresse configurée est bien celle du point d'accès WebDAV (pas celle du "
-            "site web) et que l'identifiant, le mot de passe ou le jeton sont valides.",
-            status=status,
-        )
+        return _redirect_error(response)
     if status == 401:
         return AuthenticationError(
             "Le serveur WebDAV refuse les identifiants (HTTP 401) : vérifiez l'identifiant et le mot de passe "

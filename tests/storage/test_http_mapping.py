@@ -149,6 +149,15 @@ def test_redirect_to_the_same_folder_with_a_slash_is_followed(storage: WebDAVSto
     assert entry is not None and entry.is_dir
 
 
+@responses.activate
+def test_redirect_to_https_says_so() -> None:
+    storage = WebDAVStorage("http://resana.example.gouv.fr/dav", username="u", password="p")
+    responses.add("PROPFIND", "http://resana.example.gouv.fr/dav/", status=301,
+                  headers={"Location": "https://resana.example.gouv.fr/dav/"})
+    with pytest.raises(AuthenticationError, match="https://"):
+        storage.list("")
+
+
 def test_retry_after_formats() -> None:
     assert retry_after_seconds("120") == 120
     assert retry_after_seconds(None) is None
