@@ -15,7 +15,7 @@ import logging
 import os
 from pathlib import Path
 
-from ..errors import PreconditionFailed, RemoteNotFound, StorageError, UnsafePath
+from ..errors import PreconditionFailed, RemoteLocked, RemoteNotFound, StorageError, UnsafePath
 from ._local_io import replace_atomically, write_whole
 from ._names import RawItem, SpellingAwareStorage
 from .base import Download, Entry, clean_path
@@ -142,6 +142,12 @@ class LocalFolderStorage(SpellingAwareStorage):
             raise RemoteNotFound("Le dossier de destination n'existe pas.", path=path)
         try:
             replace_atomically(target, bytes(data))
+        except PermissionError as exc:  # Windows refuses to replace a file open in Excel
+            raise RemoteLocked(
+                "Le fichier est verrouillé, sans doute ouvert dans un tableur : il sera écrit au prochain passage ; "
+                "fermez-le si le problème persiste.",
+                path=path,
+            ) from exc
         except OSError as exc:
             raise StorageError(
                 "Impossible d'écrire dans le dossier synchronisé : vérifiez l'espace disque et les droits.", path=path

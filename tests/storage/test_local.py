@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from resana_sync.errors import UnsafePath
+from resana_sync.errors import RemoteLocked, UnsafePath
 from resana_sync.storage.local import SYNC_CLIENT_TEMP_PATTERNS, LocalFolderStorage, is_sync_client_temp
 
 
@@ -41,6 +41,19 @@ def test_write_is_atomic_and_leaves_no_temp_file(tmp_path: Path, monkeypatch: py
         storage.upload("Tableau.xlsx", b"new content")
 
     assert (tmp_path / "Tableau.xlsx").read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["Tableau.xlsx"]
+
+
+def test_a_file_open_in_a_spreadsheet_on_windows_is_locked_not_broken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    storage = LocalFolderStorage(tmp_path)
+    storage.upload("Tableau.xlsx", b"old")
+
+    def refuse(*args: object) -> None:
+        raise PermissionError(13, "The process cannot access the file because it is being used")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(RemoteLocked):
+        storage.upload("Tableau.xlsx", b"new")
     assert [p.name for p in tmp_path.iterdir()] == ["Tableau.xlsx"]
 
 
