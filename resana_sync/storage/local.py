@@ -144,8 +144,8 @@ class LocalFolderStorage(SpellingAwareStorage):
             replace_atomically(target, bytes(data))
         except PermissionError as exc:  # Windows refuses to replace a file open in Excel
             raise RemoteLocked(
-                "Le fichier est verrouillé, sans doute ouvert dans un tableur : il sera écrit au prochain passage ; "
-                "fermez-le si le problème persiste.",
+                "Le fichier ne peut pas être remplacé : il est sans doute ouvert dans un tableur (il sera écrit au "
+                "prochain passage), sinon vérifiez les droits d'écriture sur le dossier synchronisé.",
                 path=path,
             ) from exc
         except OSError as exc:
