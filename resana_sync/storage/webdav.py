@@ -141,6 +141,14 @@ def parse_multistatus(body: bytes) -> list[_Resource]:
     return [r for r in resources if r is not None]
 
 
+def _own_segments(resources: list[_Resource], root: tuple[str, ...], folder: tuple[str, ...]) -> tuple[str, ...]:
+    """How this server spells the listed folder in its hrefs: under our root, or, behind
+    a reverse proxy that strips the root, without it. Whichever the folder's own entry uses."""
+    with_root, without_root = _nfc(root + folder), _nfc(folder)
+    spellings = {_nfc(r.segments) for r in resources}
+    return without_root if with_root not in spellings and without_root in spellings else with_root
+
+
 def _is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -233,9 +241,10 @@ class WebDAVStorage(SpellingAwareStorage):
     def list(self, folder: str) -> list[Entry]:
         folder = clean_path(folder)
         stored = self._names.stored(folder)
-        own = _nfc(self._root_segments + tuple(p for p in stored.split("/") if p))
+        resources = self._propfind(stored, "1", folder=True)
+        own = _own_segments(resources, self._root_segments, tuple(p for p in stored.split("/") if p))
         items, unsafe = [], 0
-        for res in self._propfind(stored, "1", folder=True):
+        for res in resources:
             segments = _nfc(res.segments)
             if segments == own:
                 if not res.is_dir:

@@ -118,6 +118,17 @@ def test_listing_tolerates_server_dialects(storage: WebDAVStorage) -> None:
     ]
 
 
+@responses.activate
+def test_hrefs_without_the_root_prefix_from_a_reverse_proxy(storage: WebDAVStorage) -> None:
+    responses.add(
+        "PROPFIND",
+        f"{BASE}/Archives/",
+        status=207,
+        body=multistatus(resource("/Archives/", folder=True), resource("/Archives/a.xlsx", size=1)),
+    )
+    assert [e.path for e in storage.list("Archives")] == ["Archives/a.xlsx"]
+
+
 @pytest.mark.parametrize(
     "body",
     [
