@@ -47,7 +47,7 @@ from xml.parsers import expat
 
 from ..errors import IntakeError
 from .biff import xls_extents
-from .sniff import Format
+from .sniff import ZIP_ERRORS, Format
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ T = TypeVar("T")
 _CHUNK = 64 * 1024
 _MIB = 1024 * 1024
 _FORBIDDEN_XML = (b"<!DOCTYPE", b"<!ENTITY")
+
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def check_zip_container(path: Path, limits: Limits = DEFAULT_LIMITS) -> None:
             _check_directory(members, limits)
             for member in members:
                 _check_member(archive, member)
-    except zipfile.BadZipFile as exc:
+    except ZIP_ERRORS as exc:
         raise IntakeError(
             "Le classeur est endommagé (archive incomplète ou corrompue). "
             "Ouvrez-le, enregistrez-le à nouveau puis déposez-le une nouvelle fois."
@@ -133,7 +134,7 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
                             "Recopiez les données dans le modèle de fiche."
                         )
                     tail = window[-16:]
-    except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+    except ZIP_ERRORS as exc:
         logger.debug("zip member check failed", exc_info=True)
         raise IntakeError(
             "Le classeur est endommagé (un élément interne ne correspond pas à sa description). "
@@ -221,7 +222,7 @@ def _value_extents(stream: Any, tracker: _Extent) -> list[tuple[int, int]]:
         while chunk := stream.read(_CHUNK):
             parser.Parse(chunk, False)
         parser.Parse(b"", True)
-    except expat.ExpatError as exc:
+    except (expat.ExpatError, LookupError) as exc:   # LookupError: an unknown declared encoding
         raise IntakeError(
             "Le classeur est endommagé (une feuille n'est pas lisible). "
             "Ouvrez-le, enregistrez-le à nouveau puis déposez-le une nouvelle fois."

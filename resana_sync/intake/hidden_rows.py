@@ -44,7 +44,7 @@ def hidden_rows(path: Path, fmt: Format) -> HiddenRows:
         return {}
     try:
         return readers[fmt](path)
-    except (ParseError, expat.ExpatError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+    except (ParseError, expat.ExpatError, LookupError, ValueError, zipfile.BadZipFile) as exc:
         # Hidden rows must not be shared by mistake: a structure we cannot read refuses the file.
         raise IntakeError(
             "Le classeur est endommagé (sa structure interne est illisible). "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import zipfile
+import zlib
 from enum import Enum
 from pathlib import Path
 
@@ -17,6 +18,9 @@ logger = logging.getLogger(__name__)
 HEAD_BYTES = 64 * 1024
 _OLE2_READ_CAP = 64 * 1024 * 1024
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# What zipfile raises on corrupt archives: bad CRC or headers, truncated or invalid deflate
+# data, undecodable member names, unsupported compression.
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError, RuntimeError, OSError)
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP_MAGIC = b"PK\x03\x04"
 _ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
@@ -88,7 +92,7 @@ def _sniff_zip(path: Path) -> Format:
                 if not mimetype.startswith(_ODS_MIMETYPE):
                     return Format.WORD if b"text" in mimetype else Format.OTHER_ZIP
                 return Format.ENCRYPTED if _ods_is_encrypted(archive, names) else Format.ODS
-    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):
+    except ZIP_ERRORS:
         logger.debug("zip directory unreadable", exc_info=True)
         return Format.DAMAGED
     if "xl/workbook.xml" in names:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import zipfile
 from pathlib import Path
 
 from conftest import HEADER, TODAY
@@ -10,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resana_sync.errors import IntakeError
+from resana_sync.intake import UNEXPECTED_MESSAGE, check_file
 from resana_sync.intake.biff import xls_extents
 from resana_sync.records import RawRow
 from resana_sync.validate import validate_rows
@@ -45,4 +48,43 @@ def test_xls_walker_survives_corrupted_files(flips) -> None:
         extents = xls_extents(bytes(data))
     except IntakeError:
         return
-    assert all(rows <= 65536 and columns <= 256 for rows, columns in extents)
+    assert all(0 < rows <= 65536 and 0 < columns <= 65536 for rows, columns in extents)   # 16-bit BIFF fields
+
+
+SAMPLES = Path(__file__).parents[1] / "data" / "samples" / "Dépôts"
+ZIP_SAMPLES = [SAMPLES / "Collège des Remparts" / "Fiches novembre.xlsx", SAMPLES / "PJJ" / "Situation MARTIN Léa.ods"]
+
+
+def _mutated_zip(source: Path, part_choice: int, edits: list[tuple[int, int]], recompress: bool) -> bytes:
+    """Flip bytes in one XML part, then either rebuild the zip (valid CRCs) or keep the raw bytes."""
+    data = source.read_bytes()
+    if not recompress:
+        raw = bytearray(data)
+        for offset, value in edits:
+            raw[offset % len(raw)] = value
+        return bytes(raw)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    xml_parts = sorted(name for name in parts if name.endswith(".xml"))
+    name = xml_parts[part_choice % len(xml_parts)]
+    body = bytearray(parts[name])
+    for offset, value in edits:
+        body[offset % len(body)] = value
+    parts[name] = bytes(body)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for part, content in parts.items():
+            archive.writestr(part, content)
+    return out.getvalue()
+
+
+@settings(max_examples=120)
+@given(source=st.sampled_from(ZIP_SAMPLES), part_choice=st.integers(0, 50), recompress=st.booleans(),
+       edits=st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(list(b'<>"=/0123456789 aZ\x00\xff'))),
+                      min_size=1, max_size=10))
+def test_corrupted_workbooks_end_in_a_named_outcome(tmp_path_factory, schema, source, part_choice, edits, recompress):
+    path = tmp_path_factory.mktemp("fuzz") / source.name
+    path.write_bytes(_mutated_zip(source, part_choice, edits, recompress))
+    result = check_file(path, schema, display_name=path.name, structure="S", source_path="p", sha256="", today=TODAY)
+    assert len(result.records) + result.rejected_rows > 0 or result.problems
+    assert all(UNEXPECTED_MESSAGE not in p.message for p in result.problems)
