@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..errors import RemoteNotFound
+from ..errors import RemoteNotFound, UnsafePath
 from .base import Download, Entry, Storage, clean_path
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,14 @@ class RawItem:
     size: int | None = None
     etag: str | None = None
     modified: dt.datetime | None = None
+
+
+def _is_plain_name(name: str) -> bool:
+    """A name clean_path would keep as one segment: anything else could never be read safely."""
+    try:
+        return "/" not in name and clean_path(name) == name
+    except UnsafePath:
+        return False
 
 
 class NameMap:
@@ -67,16 +75,22 @@ class NameMap:
     def entries(self, folder: str, items: Iterable[RawItem]) -> list[Entry]:
         """Entries for ``folder``'s children, one per NFC name: the first spelling wins."""
         kept: dict[str, Entry] = {}
+        unsafe = 0
         self._listed.add(folder)
         stored_folder = self.stored(folder)
         for item in items:
             name = unicodedata.normalize("NFC", item.name)
             path = f"{folder}/{name}" if folder else name
+            if not _is_plain_name(name):
+                unsafe += 1
+                continue
             if path in kept:
                 kept[path] = replace(kept[path], nfc_duplicates=kept[path].nfc_duplicates + 1)
                 continue
             kept[path] = Entry(path, item.is_dir, item.size, item.etag, item.modified)
             self._stored[path] = f"{stored_folder}/{item.name}" if stored_folder else item.name
+        if unsafe:
+            log.warning("%d listed name(s) refused as unsafe (slashes, backslashes, '..')", unsafe)
         duplicates = sum(e.nfc_duplicates for e in kept.values())
         if duplicates:
             log.warning("%d file(s) listed twice under two Unicode spellings; only one is kept", duplicates)

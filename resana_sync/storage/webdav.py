@@ -243,7 +243,7 @@ class WebDAVStorage(SpellingAwareStorage):
         stored = self._names.stored(folder)
         resources = self._propfind(stored, "1", folder=True)
         own = _own_segments(resources, self._root_segments, tuple(p for p in stored.split("/") if p))
-        items, unsafe = [], 0
+        items = []
         for res in resources:
             segments = _nfc(res.segments)
             if segments == own:
@@ -256,13 +256,7 @@ class WebDAVStorage(SpellingAwareStorage):
                     "vérifiez l'adresse WebDAV et le préfixe de chemin configurés.",
                     path=folder,
                 )
-            name = res.segments[-1]
-            if "/" in name or name in (".", ".."):
-                unsafe += 1
-                continue
-            items.append(RawItem(name, res.is_dir, res.size, res.etag, res.modified))
-        if unsafe:
-            log.warning("%d listed name(s) refused as unsafe", unsafe)
+            items.append(RawItem(res.segments[-1], res.is_dir, res.size, res.etag, res.modified))
         return self._names.entries(folder, items)
 
     def _stat_at(self, path: str) -> Entry | None:

@@ -72,3 +72,9 @@ def test_symlink_leading_outside_the_root_is_refused(tmp_path: Path) -> None:
     (root / "Dépôts").symlink_to(tmp_path / "secret")
     with pytest.raises(UnsafePath):
         LocalFolderStorage(root).list("Dépôts")
+
+
+def test_names_that_could_not_be_addressed_safely_are_not_listed(tmp_path: Path) -> None:
+    for name in ("a\\b.xlsx", "%2F..%2Fpasswd", "ok.csv"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [e.name for e in LocalFolderStorage(tmp_path).list("")] == ["ok.csv"]
