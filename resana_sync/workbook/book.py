@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import logging
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
@@ -129,10 +130,12 @@ class SharedWorkbook:
         rows = contributions.row_index("key")
         for change in plan.contribution_updates:
             contributions.write(rows[change.key], change.cells)
+        free = contributions.free_rows()
         for new in plan.new_contributions:
-            contributions.write(contributions.next_row(), new.cells)
+            contributions.write(next(free), new.cells)
+        free = suivi.free_rows()
         for situation in plan.new_situations:
-            suivi.write(suivi.next_row(), situation.cells)
+            suivi.write(next(free), situation.cells)
         sids = suivi.row_index("situation_id")
         for update in plan.cell_updates:
             suivi.write(sids[update.sid], {update.column: update.value})
@@ -151,13 +154,14 @@ class SharedWorkbook:
         journal = self._sheets[JOURNAL]
         seen = set(self._journal_keys())
         when = _local_naive(now)
+        free = journal.free_rows()
         added = 0
         for result in results:
             key = (result.path, result.sha256)
             if result.outcome is Outcome.UNCHANGED or key in seen:
                 continue
             seen.add(key)
-            journal.write(journal.next_row(), {
+            journal.write(next(free), {
                 "when": when, "structure": result.structure, "file": result.name, "path": result.path,
                 "sha256": result.sha256, "outcome": result.outcome.value,
                 "accepted": len(result.records), "rejected": result.rejected_rows,
@@ -243,12 +247,17 @@ class _Sheet:
                 index.setdefault(str(key).strip(), number)
         return index
 
-    def next_row(self) -> int:
-        """The row after the last one holding a value (formatting alone does not count)."""
-        for number in range(self.ws.max_row, 1, -1):
-            if any(cell.value is not None for cell in self.ws[number]):
-                return number + 1
-        return 2
+    def last_row(self) -> int:
+        """The last row holding a value (formatting alone does not count); 1 for the header only."""
+        last = 1
+        for number, values in enumerate(self.ws.iter_rows(min_row=2, values_only=True), start=2):
+            if any(v is not None for v in values):
+                last = number
+        return last
+
+    def free_rows(self) -> Iterator[int]:
+        """Row numbers for new rows: after the last used row, one after the other."""
+        return itertools.count(self.last_row() + 1)
 
     def write(self, row: int, values: Mapping[str, Any]) -> None:
         for cid, value in values.items():
@@ -256,7 +265,7 @@ class _Sheet:
 
     def extend_filters(self) -> None:
         """Keep the autofilter and tables covering the rows added below them."""
-        last = self.next_row() - 1
+        last = self.last_row()
         ref = self.ws.auto_filter.ref
         if ref:
             self.ws.auto_filter.ref = _extended(ref, last)
