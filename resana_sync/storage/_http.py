@@ -35,6 +35,10 @@ T = TypeVar("T")
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
+# A server that keeps answering 503 must not hold a run for hours: past this much
+# waiting in total, requests fail at once and the run reports what it could not do.
+MAX_TOTAL_WAIT = 600.0
+
 _sleep = time.sleep  # patched by tests
 
 
@@ -180,6 +184,7 @@ class Transport:
         self.retries = retries
         self.backoff = backoff
         self.max_retry_after = max_retry_after
+        self.waited = 0.0  # seconds slept in retries by this transport, over all requests
 
     def run(self, attempt: Callable[[], T], *, idempotent: bool) -> T:
         """Call ``attempt``; repeat it on TransientRemoteError when that is safe."""
@@ -191,9 +196,10 @@ class Transport:
                 if number == tries:
                     raise
                 delay = exc.retry_after if exc.retry_after is not None else self.backoff * 2 ** (number - 1)
-                if delay > self.max_retry_after:
+                if delay > self.max_retry_after or self.waited + delay > MAX_TOTAL_WAIT:
                     raise
                 log.info("WebDAV request failed temporarily; retry %d/%d in %.2f s", number, self.retries, delay)
+                self.waited += delay
                 _sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -85,6 +85,20 @@ def test_transient_statuses_are_retried_on_reads_then_given_up(storage: WebDAVSt
 
 
 @responses.activate
+def test_waiting_is_bounded_over_a_whole_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(_http, "_sleep", slept.append)
+    storage = WebDAVStorage(BASE, retries=3)
+    responses.add("GET", f"{BASE}/a.csv", status=503, headers={"Retry-After": "250"})
+    with pytest.raises(TransientRemoteError):
+        storage.download("a.csv", tmp_path / "a")
+    with pytest.raises(TransientRemoteError):
+        storage.download("a.csv", tmp_path / "a")
+    assert slept == [250, 250]  # a third wait would pass 600 s in total
+    assert len(responses.calls) == 4
+
+
+@responses.activate
 def test_put_sends_content_length_and_conditions(storage: WebDAVStorage) -> None:
     responses.add("PUT", f"{BASE}/Archives/T%20%231.xlsx", status=201, headers={"ETag": 'W/"abc"'})
     assert storage.upload("Archives/T #1.xlsx", b"12345", if_match="old") == "abc"
