@@ -3,7 +3,8 @@
 calamine builds a dense grid from the first to the last cell of each sheet: a 6 KB xls
 with one cell at row 65 536, column 256 costs it about 1 GiB. This module finds the
 workbook stream in the OLE2 compound file (a minimal reader: FAT, mini FAT, directory)
-and walks the BIFF records to find each sheet's last row and column holding a cell.
+and walks the BIFF records to find each sheet's last row and column holding a cell, or
+declared by its DIMENSIONS record (calamine trusts that record to size its grid).
 It reads at most the file (already capped by the guards) and follows every sector
 chain with a step bound, so a hostile file with cyclic chains cannot loop.
 """
@@ -21,7 +22,7 @@ _DIR_ENTRY = 128
 _STREAM, _ROOT = 2, 5
 _WORKBOOK_NAMES = ("Workbook", "Book")
 
-_BOF, _EOF = 0x0809, 0x000A
+_BOF, _EOF, _DIMENSIONS = 0x0809, 0x000A, 0x0200
 _WORKSHEET = 0x0010
 # Records whose data starts with row, column (2 bytes each).
 _CELL_RECORDS = {0x0006, 0x00D6, 0x00FD, 0x0201, 0x0203, 0x0204, 0x0205, 0x027E}
@@ -145,6 +146,11 @@ def _biff_extents(stream: bytes) -> list[tuple[int, int]]:
             if in_sheet and max_row >= 0:
                 extents.append((max_row + 1, max_col + 1))
             in_sheet = False
+        elif in_sheet and kind == _DIMENSIONS:
+            # calamine sizes its grid from this record: a forged one must count, and a
+            # reversed one (first row after last) is refused outright.
+            last_row, last_col = _dimensions(record)
+            max_row, max_col = max(max_row, last_row - 1), max(max_col, last_col - 1)
         elif in_sheet and kind in _CELL_RECORDS and len(record) >= 4:
             row, col = struct.unpack_from("<HH", record, 0)
             max_row, max_col = max(max_row, row), max(max_col, col)
@@ -153,3 +159,14 @@ def _biff_extents(stream: bytes) -> list[tuple[int, int]]:
             last_col = struct.unpack_from("<H", record, len(record) - 2)[0]
             max_row, max_col = max(max_row, row), max(max_col, last_col)
     return extents
+
+
+def _dimensions(record: bytes) -> tuple[int, int]:
+    """(last row + 1, last column + 1) of a DIMENSIONS record (BIFF8: 32-bit rows; BIFF5: 16-bit)."""
+    if len(record) >= 14:
+        first_row, end_row, first_col, end_col = struct.unpack_from("<IIHH", record, 0)
+    else:
+        first_row, end_row, first_col, end_col = struct.unpack_from("<HHHH", record, 0)
+    if first_row > end_row or first_col > end_col:
+        raise ValueError("reversed sheet dimensions")
+    return end_row, end_col

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import struct
 import time
 import tracemalloc
 import zipfile
@@ -225,4 +226,26 @@ def test_xls_with_a_cyclic_sector_chain_is_named_damaged(tmp_path: Path) -> None
     path = tmp_path / "fiche.xls"
     path.write_bytes(bytes(data))
     with pytest.raises(IntakeError, match="endommagé"):
+        read_rows(path, path.name)
+
+
+def _patched_dimensions(tmp_path: Path, first_row: int, end_row: int, end_col: int) -> Path:
+    data = bytearray(XLS_SAMPLE.read_bytes())
+    record = data.find(b"\x00\x02\x0e\x00")   # DIMENSIONS, BIFF8 length 14
+    data[record + 4:record + 16] = struct.pack("<IIHH", first_row, end_row, 0, end_col)
+    path = tmp_path / "fiche.xls"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_xls_reversed_dimensions_are_damaged_not_a_crash(tmp_path: Path) -> None:
+    """Found by fuzzing: calamine sizes its grid from DIMENSIONS and aborted on this one (1.9 TB)."""
+    path = _patched_dimensions(tmp_path, first_row=0x53000000, end_row=2, end_col=17)
+    with pytest.raises(IntakeError, match="endommagé"):
+        read_rows(path, path.name)
+
+
+def test_xls_forged_large_dimensions_are_refused(tmp_path: Path) -> None:
+    path = _patched_dimensions(tmp_path, first_row=0, end_row=65536, end_col=256)
+    with pytest.raises(IntakeError, match=r"zone démesurée \(65536 lignes sur 256 colonnes\)"):
         read_rows(path, path.name)
