@@ -73,7 +73,7 @@ def plan_merge(
     merged_into, merge_problems = _confirmed_merges(snapshot, rows_by_sid, layout)
     before = {c.key: c for c in snapshot.contributions}
     after = {key: _repointed(row, merged_into) for key, row in before.items()}
-    pending = _integrate(after, records, schema, layout, now)
+    pending = _integrate(after, records, layout, now)
     last_sequence = _last_sequence(snapshot)
     _assign_situations(after, pending, rows_by_sid, merged_into, layout, last_sequence, now.date())
 
@@ -94,7 +94,7 @@ def plan_merge(
         cell_updates=suivi.cell_updates,
         new_contributions=contribution_changes[0],
         contribution_updates=contribution_changes[1],
-        merges=_merges_done(before, after, merged_into),
+        merges=_merges_done(before.values(), merged_into),
         conflicts=suivi.conflicts,
         near_matches=tuple(NearMatch(sid, other) for sid in sorted(near) for other in near[sid]),
         metadata=metadata,
@@ -154,10 +154,10 @@ def _repointed(row: ContributionRow, merged_into: Mapping[str, str]) -> Contribu
     return replace(row, situation_id=kept) if kept else row
 
 
-def _merges_done(before: Mapping[str, ContributionRow], after: Mapping[str, ContributionRow],
-                 merged_into: Mapping[str, str]) -> tuple[Merge, ...]:
+def _merges_done(before: Iterable[ContributionRow], merged_into: Mapping[str, str]) -> tuple[Merge, ...]:
+    """The merges this run carries out: absorbed situations that still had contributions."""
     moved: dict[str, int] = defaultdict(int)
-    for key, row in before.items():
+    for row in before:
         if row.situation_id in merged_into:
             moved[row.situation_id] += 1
     return tuple(Merge(sid, merged_into[sid], count) for sid, count in sorted(moved.items()))
@@ -166,8 +166,7 @@ def _merges_done(before: Mapping[str, ContributionRow], after: Mapping[str, Cont
 # --- 2. records -> contributions ------------------------------------------------------
 
 def _integrate(
-    contributions: dict[str, ContributionRow], records: Iterable[Record], schema: FormSchema,
-    layout: Layout, now: dt.datetime,
+    contributions: dict[str, ContributionRow], records: Iterable[Record], layout: Layout, now: dt.datetime,
 ) -> list[str]:
     """Update or add the contribution of every record; returns the keys still without situation."""
     pending: list[str] = []
@@ -403,6 +402,7 @@ def _plan_suivi(
     updates: list[SetCell] = []
     conflicts: list[Conflict] = []
     pushed_after: dict[str, dict[str, Any]] = {}
+    contributed = {c.situation_id for c in snapshot.contributions}
     for sid in sorted(set(by_sid) | (set(merged_into) & set(rows_by_sid))):
         row = rows_by_sid.get(sid)
         if sid in merged_into:
@@ -415,15 +415,15 @@ def _plan_suivi(
             new.append(NewSituation(sid, {"situation_id": sid, **computed, **_initial_values(layout)}))
             pushed_after[sid] = computed
             continue
-        merged = _three_way(layout, sid, row.cells, computed, _base_of(sid, row, base, snapshot),
-                            merge_problems.get(sid))
+        merged = _three_way(layout, sid, row.cells, computed,
+                            _base_of(sid, row, base, snapshot.metadata, sid in contributed), merge_problems.get(sid))
         updates += merged[0]
         conflicts += merged[1]
         pushed_after[sid] = merged[2]
     return _SuiviPlan(tuple(new), tuple(updates), tuple(conflicts), pushed_after)
 
 
-def _base_of(sid: str, row: Any, base: PushedCells, snapshot: WorkbookSnapshot) -> Mapping[str, Any]:
+def _base_of(sid: str, row: Any, base: PushedCells, metadata: Metadata, contributed: bool) -> Mapping[str, Any]:
     """What the connector last wrote in the row's derived cells.
 
     From the local state, else the hidden metadata; a column missing there (the schema
@@ -431,12 +431,10 @@ def _base_of(sid: str, row: Any, base: PushedCells, snapshot: WorkbookSnapshot) 
     the base (no false conflict). A row that never had a contribution was typed by the
     coordinator: nothing in it was written by the connector.
     """
-    pushed = base.get(sid) or snapshot.metadata.pushed.get(sid)
+    pushed = base.get(sid) or metadata.pushed.get(sid)
     if pushed is not None:
         return {**row.cells, **pushed}
-    if any(c.situation_id == sid for c in snapshot.contributions):
-        return row.cells
-    return {}
+    return row.cells if contributed else {}
 
 
 def _three_way(
