@@ -24,6 +24,7 @@ from .errors import (
     RemoteNotFound,
     StorageError,
     SyncIncomplete,
+    TooLarge,
 )
 from .merge import Plan, plan_merge
 from .records import FileResult, Outcome, Problem, Severity
@@ -165,6 +166,8 @@ def _take_file(
         local = _download_stable(storage, entry, workdir, settings.max_file_bytes)
     except AuthenticationError:
         raise
+    except TooLarge as exc:  # the listing gave no size: found out while downloading
+        return _rejected(result, exc.message)
     except StorageError as exc:
         result.outcome = Outcome.DEFERRED
         result.message = f"Fichier non lu cette fois ({exc.message}) ; il sera repris à la prochaine synchronisation."

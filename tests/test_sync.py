@@ -1,0 +1,110 @@
+"""One run over an in-memory space: what becomes of each file a partner drops."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from resana_sync.config import RemoteSettings, Settings
+from resana_sync.records import Outcome, Severity
+from resana_sync.schema import load_schema
+from resana_sync.state import State
+from resana_sync.storage.base import Entry
+from resana_sync.storage.memory import MemoryStorage
+from resana_sync.sync import run_sync
+
+SCHEMA = load_schema()
+NOW = dt.datetime(2025, 11, 20, 21, 0)
+HEADER = ";".join(f.label for f in SCHEMA.fields)
+ROW = ";".join(["04/11/2025", "ROBIN", "Zoé", "14/03/2011", "F", "", "Collège des Remparts", "4e", "Scolarisé(e)",
+                "Absentéisme", "3", "Oui", "Mme Référente", "", "", "", ""])
+FORM = f"{HEADER}\r\n{ROW}\r\n".encode("cp1252")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(remote=RemoteSettings(kind="local", path=tmp_path), state_dir=tmp_path)
+
+
+def sync(storage, settings: Settings, state: State, **changes):
+    return run_sync(storage, dataclasses.replace(settings, **changes), SCHEMA, state, now=NOW)
+
+
+def outcome_of(report, name: str):
+    [result] = [f for f in report.files if f.name == name]
+    return result
+
+
+class SizelessListing(MemoryStorage):
+    """A server that gives no getcontentlength in its listings."""
+
+    def list(self, folder: str) -> list[Entry]:
+        return [dataclasses.replace(e, size=None) for e in super().list(folder)]
+
+
+class ChangesWhileRead(MemoryStorage):
+    """A partner still saving a file: it changes between the listing and the download."""
+
+    def __init__(self, files, moving: str) -> None:
+        super().__init__(files)
+        self.moving = moving
+
+    def download(self, path, dest, *, max_bytes=None):
+        fetched = super().download(path, dest, max_bytes=max_bytes)
+        if path == self.moving:
+            self.moving = ""
+            self.upload(path, FORM + FORM[-40:])
+        return fetched
+
+
+@pytest.mark.parametrize("storage_class", [MemoryStorage, SizelessListing])
+def test_a_file_over_the_size_limit_is_rejected_with_its_reason(storage_class, settings: Settings, tmp_path) -> None:
+    storage = storage_class({"Dépôts/PJJ/énorme.csv": FORM * 2000, "Dépôts/PJJ/fiche.csv": FORM})
+    report = sync(storage, settings, State(tmp_path / "s.sqlite"), max_file_bytes=100_000)
+    big = outcome_of(report, "énorme.csv")
+    assert big.outcome is Outcome.REJECTED
+    assert "trop volumineux" in big.message
+    assert outcome_of(report, "fiche.csv").outcome is Outcome.IMPORTED
+
+
+def test_a_file_changing_while_read_is_left_for_the_next_run(settings: Settings, tmp_path) -> None:
+    storage = ChangesWhileRead({"Dépôts/PJJ/fiche.csv": FORM}, moving="Dépôts/PJJ/fiche.csv")
+    state = State(tmp_path / "s.sqlite")
+    first = sync(storage, settings, state)
+    assert outcome_of(first, "fiche.csv").outcome is Outcome.DEFERRED
+    assert "prochaine synchronisation" in outcome_of(first, "fiche.csv").message
+    assert first.situations == 0
+
+    second = sync(storage, settings, state)
+    assert outcome_of(second, "fiche.csv").outcome is Outcome.IMPORTED
+    assert second.situations == 1
+
+
+def test_twin_names_in_nfc_and_nfd_are_read_once_and_reported(settings: Settings, tmp_path) -> None:
+    storage = MemoryStorage()
+    storage.seed("Dépôts/PJJ/Fiche Zoé.csv", FORM)
+    storage.seed("Dépôts/PJJ/Fiche Zoe\u0301.csv", FORM)
+    report = sync(storage, settings, State(tmp_path / "s.sqlite"))
+    [result] = [f for f in report.files if f.outcome is not Outcome.IGNORED]
+    assert result.outcome is Outcome.IMPORTED
+    assert [p.code for p in result.problems if p.severity is Severity.WARNING] == ["nfc-duplicate"]
+    assert report.contributions == 1
+
+
+def test_only_configured_partner_folders_are_read(settings: Settings, tmp_path) -> None:
+    storage = MemoryStorage({"Dépôts/PJJ/fiche.csv": FORM, "Dépôts/Inconnu/fiche.csv": FORM})
+    report = sync(storage, settings, State(tmp_path / "s.sqlite"), partners=("PJJ", "Absent"))
+    assert {f.structure for f in report.files} == {"PJJ"}
+
+
+def test_the_blank_form_is_kept_current_in_the_templates_folder(settings: Settings, tmp_path) -> None:
+    storage = MemoryStorage({"Dépôts/PJJ/fiche.csv": FORM})
+    state = State(tmp_path / "s.sqlite")
+    sync(storage, settings, state)
+    first = storage.stat("Modèles/Fiche de situation.xlsx")
+    assert first is not None
+    sync(storage, settings, state)
+    assert storage.stat("Modèles/Fiche de situation.xlsx") == first  # unchanged: not rewritten
