@@ -15,7 +15,9 @@ calamine parses a file:
   dense grid they span from A1, which calamine allocates, is capped (``max_cells``):
   two cells at A1 and XFD1048576, or one ods row repeated a million times, would
   otherwise make calamine allocate gigabytes and abort the process (a Rust allocation
-  failure is not an exception); a 6 KB xls with one far cell costs it 1 GiB.
+  failure is not an exception); a 6 KB xls with one far cell costs it 1 GiB;
+* the declared number of shared strings of an xlsx, which calamine reserves up front,
+  must fit in the part and in ``max_cells``.
 
 Memory bound: the checks themselves hold one 64 KiB chunk at a time (the test asserts
 a Python peak under 4 MiB on a bomb declaring 200 MiB). The parse that follows reads at
@@ -144,6 +146,8 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
 
 def check_sheet_extents(path: Path, fmt: Format, limits: Limits = DEFAULT_LIMITS) -> None:
     """Refuse a workbook whose cells span more of a grid than calamine should allocate."""
+    if fmt is Format.XLSX:
+        _check_shared_strings_count(path, limits)
     total = 0
     for rows, columns in _extents(path, fmt):
         total += rows * columns
@@ -167,6 +171,38 @@ def _extents(path: Path, fmt: Format) -> list[tuple[int, int]]:
 
 
 _WORKSHEET = re.compile(r"^xl/worksheets/[^/]+\.xml$")
+_SST_TAG = re.compile(rb"<(?:\w+:)?sst\b[^>]*>")
+_SST_COUNTS = re.compile(rb"""\b(?:uniqueCount|count)\s*=\s*["'](\d+)["']""")
+_SMALLEST_SHARED_STRING = len(b"<si/>")
+
+
+def _root_tag(stream: Any, pattern: re.Pattern[bytes]) -> bytes:
+    """The root element's start tag, however long the prolog (comments cannot hide it)."""
+    window = b""
+    while chunk := stream.read(_CHUNK):
+        window = window[-4096:] + chunk
+        if match := pattern.search(window):
+            return match.group(0)
+    return b""
+
+
+def _check_shared_strings_count(path: Path, limits: Limits) -> None:
+    """calamine reserves memory for the declared number of shared strings up front: a forged
+    ``uniqueCount`` of 4 billion aborts the process. No honest count exceeds what the part
+    can hold, nor the number of cells allowed."""
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith("sharedStrings.xml"):
+                continue
+            with archive.open(info) as stream:
+                tag = _root_tag(stream, _SST_TAG)
+            declared = max((int(n) for n in _SST_COUNTS.findall(tag)), default=0)
+            if declared > min(limits.max_cells, info.file_size // _SMALLEST_SHARED_STRING + 1):
+                raise IntakeError(
+                    f"Le classeur annonce {declared} textes partagés, bien plus qu'il n'en contient : "
+                    "il est endommagé ou forgé. Il n'a pas été lu. Ouvrez-le, enregistrez-le à nouveau "
+                    "puis déposez-le une nouvelle fois."
+                )
 
 
 def _part_extents(archive: zipfile.ZipFile, name: str, is_ods: bool) -> list[tuple[int, int]]:

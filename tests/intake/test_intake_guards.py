@@ -249,3 +249,26 @@ def test_xls_forged_large_dimensions_are_refused(tmp_path: Path) -> None:
     path = _patched_dimensions(tmp_path, first_row=0, end_row=65536, end_col=256)
     with pytest.raises(IntakeError, match=r"zone démesurée \(65536 lignes sur 256 colonnes\)"):
         read_rows(path, path.name)
+
+
+def test_forged_shared_strings_count_is_refused(tmp_path: Path) -> None:
+    """Found by probing: calamine reserves uniqueCount strings up front (4 billion: 96 GB, abort)."""
+    source = Path(__file__).parents[1] / "data" / "samples" / "Dépôts" / "CMPA" / "fiche CMPA.xlsx"
+    with zipfile.ZipFile(source) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    parts["xl/sharedStrings.xml"] = re.sub(rb'uniqueCount="\d+"', b'uniqueCount="4000000000"', parts["xl/sharedStrings.xml"])
+    path = tmp_path / "fiche.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    with pytest.raises(IntakeError, match="annonce 4000000000 textes partagés"):
+        read_rows(path, path.name)
+
+
+def test_forged_shared_strings_count_behind_a_long_comment_is_refused(tmp_path: Path) -> None:
+    prolog = b'<?xml version="1.0"?><!--' + b"x" * 300_000 + b"-->"
+    sst = b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="4000000000">'
+    path = write_xlsx_with_part(tmp_path / "fiche.xlsx", "xl/sharedStrings.xml", prolog + sst, b" ", 0,
+                                b"<si><t>x</t></si></sst>")
+    with pytest.raises(IntakeError, match="textes partagés"):
+        read_rows(path, path.name)
