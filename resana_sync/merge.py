@@ -221,7 +221,7 @@ def _updated(row: ContributionRow, record: Record, layout: Layout, now: dt.datet
         return row
     return replace(row, row_number=record.row_number, source_sha256=record.source_sha256,
                    fields=dict(record.fields), flags=tuple(record.flags), fingerprint=fingerprint,
-                   imported_at=_naive(now))
+                   imported_at=cells.wall_clock(now))
 
 
 def _new_contribution(record: Record, identity: Identity, existing: Mapping[str, Any], layout: Layout,
@@ -232,7 +232,7 @@ def _new_contribution(record: Record, identity: Identity, existing: Mapping[str,
     return ContributionRow(
         key=key, situation_id="", structure=record.structure, source_path=record.source_path,
         row_number=record.row_number, source_sha256=record.source_sha256, fields=dict(record.fields),
-        flags=tuple(record.flags), fingerprint=_fingerprint(record, layout), imported_at=_naive(now),
+        flags=tuple(record.flags), fingerprint=_fingerprint(record, layout), imported_at=cells.wall_clock(now),
     )
 
 
@@ -244,12 +244,6 @@ def _fingerprint(record: Record, layout: Layout) -> str:
 def _digest(parts: list[Any]) -> str:
     text = json.dumps(parts, ensure_ascii=False, default=str, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def _naive(moment: dt.datetime) -> dt.datetime:
-    """Local wall-clock time without tzinfo: spreadsheet cells cannot hold a time zone."""
-    local = moment.astimezone() if moment.tzinfo else moment
-    return local.replace(tzinfo=None, microsecond=0)
 
 
 # --- 3. situations for new contributions ----------------------------------------------

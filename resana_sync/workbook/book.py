@@ -153,7 +153,7 @@ class SharedWorkbook:
         Returns the number of rows added (0: the Journal is as it was)."""
         journal = self._sheets[JOURNAL]
         seen = set(self._journal_keys())
-        when = _local_naive(now)
+        when = cells.wall_clock(now)
         free = journal.free_rows()
         added = 0
         for result in results:
@@ -299,11 +299,6 @@ def _write_cell(cell: Any, value: Any, kind: str) -> None:
     fmt = _FORMATS.get(kind)
     if fmt and value is not None and chosen == "General":
         cell.number_format = fmt
-
-
-def _local_naive(moment: dt.datetime) -> dt.datetime:
-    local = moment.astimezone() if moment.tzinfo else moment
-    return local.replace(tzinfo=None, microsecond=0)
 
 
 # --- a new workbook -----------------------------------------------------------------------

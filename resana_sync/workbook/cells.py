@@ -82,6 +82,15 @@ def inert_text(value: str) -> str:
     return text
 
 
+def wall_clock(moment: dt.datetime) -> dt.datetime:
+    """A time for a cell: cells hold no time zone, so the wall clock of ``moment``'s own zone.
+
+    Callers pass ``now`` in the cell's time zone (naive local time, or aware in the
+    configured zone); seconds are enough for an import time.
+    """
+    return moment.replace(tzinfo=None, microsecond=0)
+
+
 def needs_quote_prefix(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(FORMULA_TRIGGERS)
 

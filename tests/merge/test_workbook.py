@@ -211,3 +211,12 @@ def test_metadata_sheet_stays_very_hidden_and_holds_no_formula(schema):
     meta = wb["_resana_sync"]
     assert meta.sheet_state == "veryHidden"
     assert not re.search(r"<f[ >]", sheet_xml(data, "_resana_sync"))
+
+
+def test_times_are_the_wall_clock_of_the_run_in_its_own_time_zone(schema):
+    from zoneinfo import ZoneInfo
+
+    paris = dt.datetime(2025, 12, 1, 21, 30, 15, 123456, tzinfo=ZoneInfo("Europe/Paris"))
+    book = SharedWorkbook.open(None, schema)
+    merge(book, [record()], schema, now=paris)
+    assert sheet_rows(book.to_bytes(), "Contributions")[0]["Importée le"] == dt.datetime(2025, 12, 1, 21, 30, 15)
