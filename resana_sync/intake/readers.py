@@ -48,6 +48,7 @@ _DELIMITERS = (";", ",", "\t")
 _DELIMITER_LINES = 30
 MAX_SHEET_ROWS = 10_000
 MAX_SHEET_COLUMNS = 200
+MAX_MERGED_RANGES = 5_000
 EPOCH_1900 = dt.date(1899, 12, 30)
 EPOCH_1904 = dt.date(1904, 1, 1)
 _NULL_DATE = re.compile(rb"<table:null-date\b[^>]*\btable:date-value=[\"'](\d{4})-(\d{2})-(\d{2})")
@@ -118,6 +119,12 @@ def _check_size(rows: int, columns: int) -> None:
 
 
 def _fill_vertical_merges(rows: list[list[Any]], ranges: list[tuple[tuple[int, int], tuple[int, int]]]) -> None:
+    # Each range may span the whole sheet: bound the work a forged list of merges can cause.
+    if len(ranges) > MAX_MERGED_RANGES:
+        raise IntakeError(
+            f"Le classeur contient trop de cellules fusionnées ({len(ranges)} ; au plus {MAX_MERGED_RANGES}). "
+            "Annulez les fusions (Accueil > Fusionner et centrer) puis déposez à nouveau le fichier."
+        )
     for (top, left), (bottom, _right) in ranges:
         if top >= len(rows) or left >= len(rows[top]):
             continue

@@ -272,3 +272,17 @@ def test_forged_shared_strings_count_behind_a_long_comment_is_refused(tmp_path: 
                                 b"<si><t>x</t></si></sst>")
     with pytest.raises(IntakeError, match="textes partagés"):
         read_rows(path, path.name)
+
+
+def test_too_many_merged_ranges_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("resana_sync.intake.readers.MAX_MERGED_RANGES", 3)
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(HEADER)
+    sheet.append(good_row())
+    for row in range(3, 8):
+        sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=2)
+    path = tmp_path / "fiche.xlsx"
+    workbook.save(path)
+    with pytest.raises(IntakeError, match=r"trop de cellules fusionnées \(5 ; au plus 3\)"):
+        read_rows(path, path.name)
