@@ -43,6 +43,15 @@ _EXTENSIONS = {
     "{01252117-D84E-4E92-8308-4BE1C098FCBB}": "des indicateurs d'erreur ignorés (triangles verts masqués)",
     "{F7C9EE02-42E1-4005-9D12-6889AFFD525C}": "des compléments web insérés dans la feuille",
 }
+# Extensions that every Excel or LibreOffice file carries and whose loss changes nothing the
+# coordinator made: chart tracking and calculation feature flags, LibreOffice's formula syntax.
+_HARMLESS_EXTENSIONS = {
+    "{140A7094-0E35-4892-8432-C4D2E57EDEB5}",   # x15:workbookPr chartTrackingRefBase (Excel)
+    "{B58B0392-4F1F-4190-BB64-5DF3571DCE5F}",   # xcalcf:calcFeatures (Excel 365)
+    "{79F54976-1DA5-4618-B147-4CDE4B953A38}",   # x14:workbookPr (Excel 2010)
+    "{7626C862-2A13-11E5-B345-FEFF819CDC9F}",   # loext:extCalcPr (LibreOffice)
+}
+_BY_URI = {uri.upper(): text for uri, text in _EXTENSIONS.items()}   # writers differ in case
 _UNKNOWN_EXTENSION = "des fonctions récentes d'Excel enregistrées en extension ({uri})"
 
 # Part content types whose disappearance is a loss; the message says what and how to avoid it.
@@ -94,7 +103,8 @@ def _extension_losses(package: zipfile.ZipFile) -> list[str]:
             continue
         for uri in re.findall(rb'<(?:\w+:)?ext\b[^>]*\buri="([^"]+)"', package.read(name)):
             text = uri.decode("ascii", "replace")
-            found.append(_EXTENSIONS.get(text, _UNKNOWN_EXTENSION.format(uri=text)))
+            if text.upper() not in _HARMLESS_EXTENSIONS:
+                found.append(_BY_URI.get(text.upper(), _UNKNOWN_EXTENSION.format(uri=text)))
     return found
 
 

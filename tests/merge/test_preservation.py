@@ -177,3 +177,41 @@ def test_a_plain_coordinator_workbook_loses_nothing(schema):
     data = edit(book.to_bytes(), apply_edits)
     assert SharedWorkbook.open(data, schema).feature_losses() == []
     assert SharedWorkbook.open(None, schema).feature_losses() == []
+
+
+SAMPLES = Path(__file__).parents[1] / "data" / "samples" / "Dépôts"
+EXCEL_WORKBOOK_EXTENSIONS = (
+    b'<extLst><ext uri="{140A7094-0E35-4892-8432-C4D2E57EDEB5}" '
+    b'xmlns:x15="http://schemas.microsoft.com/office/spreadsheetml/2010/11/main">'
+    b'<x15:workbookPr chartTrackingRefBase="1"/></ext>'
+    b'<ext uri="{B58B0392-4F1F-4190-BB64-5DF3571DCE5F}" '
+    b'xmlns:xcalcf="http://schemas.microsoft.com/office/spreadsheetml/2018/calcfeatures">'
+    b'<xcalcf:calcFeatures/></ext></extLst></workbook>'
+)
+
+
+def test_files_saved_by_libreoffice_or_excel_are_not_refused_for_their_everyday_extensions(schema):
+    for path in (SAMPLES / "Collège des Remparts" / "Fiches novembre.xlsx",     # written by LibreOffice
+                 SAMPLES / "Collège de l'Arsenal" / "fiches arsenal.xlsx"):
+        assert b"loext" in zipfile.ZipFile(path).read("xl/workbook.xml")
+        assert SharedWorkbook.open(path.read_bytes(), schema).feature_losses() == []
+    excel = with_workbook_xml(SharedWorkbook.open(None, schema).to_bytes(),
+                              lambda body: body.replace(b"</workbook>", EXCEL_WORKBOOK_EXTENSIONS))
+    assert SharedWorkbook.open(excel, schema).feature_losses() == []
+
+
+def test_an_unknown_extension_is_named_rather_than_dropped_silently(schema):
+    unknown = b'<extLst><ext uri="{00000000-1111-2222-3333-444444444444}"><x/></ext></extLst></workbook>'
+    data = with_workbook_xml(SharedWorkbook.open(None, schema).to_bytes(),
+                             lambda body: body.replace(b"</workbook>", unknown))
+    assert any("{00000000-1111-2222-3333-444444444444}" in loss
+               for loss in SharedWorkbook.open(data, schema).feature_losses())
+
+
+def with_workbook_xml(data: bytes, change) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            body = source.read(item.filename)
+            target.writestr(item, change(body) if item.filename == "xl/workbook.xml" else body)
+    return out.getvalue()
