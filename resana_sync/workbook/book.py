@@ -165,7 +165,7 @@ class SharedWorkbook:
                 "when": when, "structure": result.structure, "file": result.name, "path": result.path,
                 "sha256": result.sha256, "outcome": result.outcome.value,
                 "accepted": len(result.records), "rejected": result.rejected_rows,
-                "message": cells.to_cell(result.message, cells.TEXT),
+                "message": result.message,
             })
             added += 1
         if added:
@@ -197,12 +197,12 @@ class SharedWorkbook:
         if METADATA in self._book.sheetnames:
             del self._book[METADATA]
         sheet = _metadata_sheet(self._book)
-        for sid, values in sorted(metadata.pushed.items()):
-            sheet.append(["pushed", sid, cells.encode_values(dict(values))])
-        for sid, kept in sorted(metadata.merged_into.items()):
-            sheet.append(["merged", sid, kept])
-        for year, seq in sorted(metadata.last_sequence.items()):
-            sheet.append(["sequence", year, seq])
+        rows = [("pushed", sid, cells.encode_values(dict(values))) for sid, values in sorted(metadata.pushed.items())]
+        rows += [("merged", sid, kept) for sid, kept in sorted(metadata.merged_into.items())]
+        rows += [("sequence", year, seq) for year, seq in sorted(metadata.last_sequence.items())]
+        for number, values in enumerate(rows, start=2):
+            for column, value in enumerate(values, start=1):
+                _write_cell(sheet.cell(row=number, column=column), value, cells.TEXT)
 
 
 class _Sheet:
@@ -260,8 +260,10 @@ class _Sheet:
         return itertools.count(self.last_row() + 1)
 
     def write(self, row: int, values: Mapping[str, Any]) -> None:
+        """Write values through ``cells.to_cell``: whatever the caller, the cell gets inert data."""
         for cid, value in values.items():
-            _write_cell(self.ws.cell(row=row, column=self.index[cid]), value, self.columns[cid].kind)
+            kind = self.columns[cid].kind
+            _write_cell(self.ws.cell(row=row, column=self.index[cid]), cells.to_cell(value, kind), kind)
 
     def extend_filters(self) -> None:
         """Keep the autofilter and tables covering the rows added below them."""

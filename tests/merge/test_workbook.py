@@ -220,3 +220,16 @@ def test_times_are_the_wall_clock_of_the_run_in_its_own_time_zone(schema):
     book = SharedWorkbook.open(None, schema)
     merge(book, [record()], schema, now=paris)
     assert sheet_rows(book.to_bytes(), "Contributions")[0]["Importée le"] == dt.datetime(2025, 12, 1, 21, 30, 15)
+
+
+def test_journal_cells_are_inert_too(schema):
+    from resana_sync.records import FileResult, Outcome
+
+    book = SharedWorkbook.open(None, schema)
+    book.add_journal([FileResult("PJJ", "Dépôts/PJJ/=cmd|calc.xlsx", Outcome.REJECTED, "e" * 64,
+                                 message="=HYPERLINK(\"x\") illisible\x0b")], dt.datetime(2025, 12, 1, 20, 0))
+    ws = openpyxl.load_workbook(io.BytesIO(book.to_bytes()))["Journal"]
+    file_cell, message = ws.cell(2, column_of(ws, "Fichier")), ws.cell(2, column_of(ws, "Message"))
+    assert file_cell.value == "=cmd|calc.xlsx" and file_cell.data_type == "s" and file_cell.quotePrefix
+    assert message.value == "=HYPERLINK(\"x\") illisible" and message.quotePrefix
+    assert ws.cell(2, column_of(ws, "Date")).number_format == "DD/MM/YYYY HH:MM"
