@@ -84,7 +84,7 @@ def plan_merge(
         group.sort(key=lambda c: c.order)
 
     near = _near_matches(by_sid, rows_by_sid, layout)
-    base = pushed if pushed is not None else snapshot.metadata.pushed
+    base = pushed or {}
     suivi = _plan_suivi(layout, schema, by_sid, rows_by_sid, merged_into, merge_problems, near, base, snapshot)
     metadata = Metadata(pushed=suivi.pushed_after, merged_into=merged_into, last_sequence=last_sequence)
     contribution_changes = _contribution_changes(before, after, layout)
@@ -420,12 +420,14 @@ def _plan_suivi(
 def _base_of(sid: str, row: Any, base: PushedCells, metadata: Metadata, contributed: bool) -> Mapping[str, Any]:
     """What the connector last wrote in the row's derived cells.
 
-    From the local state, else the hidden metadata; a column missing there (the schema
-    grew) counts as last written as it stands. With both lost, the cells themselves are
+    From the workbook's hidden metadata, written in the same file as the cells and so
+    always consistent with them (even when the coordinator restores an archived copy);
+    else from the local state (a tool dropped the hidden sheet). A column missing there
+    (the schema grew) counts as last written as it stands. With both lost, the cells themselves are
     the base (no false conflict). A row that never had a contribution was typed by the
     coordinator: nothing in it was written by the connector.
     """
-    pushed = base.get(sid) or metadata.pushed.get(sid)
+    pushed = metadata.pushed.get(sid) or base.get(sid)
     if pushed is not None:
         return {**row.cells, **pushed}
     return row.cells if contributed else {}

@@ -274,3 +274,19 @@ def test_rows_of_one_person_moving_inside_a_file_pair_stably_with_their_contribu
         again, _ = run(data, list(reversed(version)), schema, pushed)
         assert again.is_empty, again.describe()
     assert len(sheet_rows(data, "Contributions")) == 4
+
+
+def test_an_archived_copy_restored_by_the_coordinator_follows_the_forms_again(schema):
+    """The base comes from the workbook itself: the local state may be newer than a restored copy."""
+    first, archived = run(None, [record(classe="4e", **MARTIN)], schema)
+    second, _ = run(archived, [record(classe="3e", **MARTIN)], schema, first.pushed_after)
+    plan, data = run(archived, [record(classe="3e", **MARTIN)], schema, second.pushed_after)
+    assert suivi_by_id(data)["2025-001"]["Classe"] == "3e" and not plan.conflicts
+
+
+def test_when_the_hidden_sheet_is_gone_the_local_state_still_recognises_hand_edits(schema):
+    first, data = run(None, [record(**MARTIN)], schema)
+    data = edit(data, lambda wb: wb.remove(wb["_resana_sync"]))
+    data = edit(data, set_cell("Suivi", "2025-001", "Classe", "SEGPA"))
+    plan, data = run(data, [record(classe="3e", **MARTIN)], schema, first.pushed_after)
+    assert suivi_by_id(data)["2025-001"]["Classe"] == "SEGPA" and [c.title for c in plan.conflicts] == ["Classe"]
