@@ -21,8 +21,12 @@ def test_new_workbook_has_the_three_sheets_and_a_very_hidden_metadata_sheet(sche
     assert saved.sheetnames[:3] == ["Suivi", "Contributions", "Journal"]
     hidden = [ws for ws in saved.worksheets if ws.sheet_state == "veryHidden"]
     assert len(hidden) == 1
-    assert saved["Suivi"].freeze_panes == "A2"
-    assert saved["Suivi"]["A1"].font.b
+    for ws in saved.worksheets[:3]:
+        assert ws.freeze_panes == "A2" and ws.auto_filter.ref.startswith("A1:")
+        assert all(cell.font.b for cell in ws[1])
+        assert all(ws.column_dimensions[c.column_letter].width >= 7 for c in ws[1])
+    lists = {v.formula1 for v in saved["Suivi"].data_validations.dataValidation}
+    assert '"Nouvelle,En cours,En veille,Clôturée"' in lists
 
 
 def test_same_person_from_two_partners_is_one_situation_and_a_second_run_changes_nothing(schema):

@@ -1,7 +1,7 @@
 """Property-based tests of the merge over random histories of a watch cell.
 
 Partners submit and re-submit (edited) forms, the coordinator edits coordinator cells and
-derived cells, sorts Suivi, confirms merges, the local state is lost, the workbook goes through bytes. After
+derived cells, sorts Suivi, inserts columns, confirms merges, the local state is lost, the workbook goes through bytes. After
 every run:
 
 * planning again gives an empty plan (idempotent);
@@ -30,7 +30,7 @@ from resana_sync.schema import load_schema
 from resana_sync.workbook import SharedWorkbook, cells
 from resana_sync.workbook.layout import layout_of
 
-from .helpers import NOW, fields
+from .helpers import NOW, edit, fields
 
 SCHEMA = load_schema()
 LAYOUT = layout_of(SCHEMA)
@@ -157,6 +157,15 @@ class WatchCell(RuleBasedStateMachine):
         sids = self.sids()
         self.set_cell(pick, "fusionner_avec", sids[other % len(sids)])
 
+    @precondition(lambda self: self.files)
+    @rule(position=st.integers(1, 30))
+    def coordinator_inserts_a_column(self, position):
+        def insert(wb):
+            ws = wb["Suivi"]
+            ws.insert_cols(position)
+            ws.cell(1, position).value = f"Colonne ajoutée {position}"
+        self.book = SharedWorkbook.open(edit(self.book.to_bytes(), insert), SCHEMA)
+
     @rule()
     def local_state_is_lost(self):
         self.pushed = None
@@ -170,7 +179,8 @@ class WatchCell(RuleBasedStateMachine):
         sid = sids[pick % len(sids)]
         ws = self.book._book["Suivi"]
         col = next(c.column for c in ws[1] if c.value == LAYOUT_TITLE[column])
-        row = next(r for r in range(2, ws.max_row + 1) if ws.cell(r, 1).value == sid)
+        ids = next(c.column for c in ws[1] if c.value == "Identifiant")
+        row = next(r for r in range(2, ws.max_row + 1) if ws.cell(r, ids).value == sid)
         cell = ws.cell(row, col)
         cell.value = value
         if isinstance(value, str):
