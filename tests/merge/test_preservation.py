@@ -215,3 +215,29 @@ def with_workbook_xml(data: bytes, change) -> bytes:
             body = source.read(item.filename)
             target.writestr(item, change(body) if item.filename == "xl/workbook.xml" else body)
     return out.getvalue()
+
+
+def tiny_png() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + \
+        chunk(b"IEND", b"")
+
+
+def test_images_are_kept_with_pillow_and_named_as_lost_without_it(tmp_path, schema):
+    def build(wb, ws):
+        ws.insert_image("C3", "logo.png", {"image_data": io.BytesIO(tiny_png())})
+        chart = wb.add_chart({"type": "column"})
+        chart.add_series({"values": "=Suivi!$A$2:$A$4"})
+        ws.insert_chart("E5", chart)
+    losses = SharedWorkbook.open(xlsxwriter_book(tmp_path, build), schema).feature_losses()
+    try:
+        import PIL  # noqa: F401  (openpyxl keeps images only when Pillow is installed)
+    except ImportError:
+        assert losses == ["des images : placez-les dans un autre classeur"]
+    else:
+        assert losses == []
