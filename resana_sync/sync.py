@@ -6,6 +6,7 @@ raises only ``ResanaError`` subclasses; per-file problems never stop the run.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import tempfile
@@ -28,7 +29,7 @@ from .errors import (
 )
 from .merge import Plan, plan_merge
 from .records import FileResult, Outcome, Problem, Severity
-from .reports import partner_report
+from .reports import partner_report, report_changed
 from .schema import FormSchema
 from .space import GuardedStorage, Space
 from .state import State
@@ -137,11 +138,12 @@ def collect_forms(
     now: dt.datetime,
 ) -> list[FileResult]:
     results: list[FileResult] = []
-    for structure in discover_partners(storage, settings.space, settings.partners):
+    partners = discover_partners(storage, settings.space, settings.partners)
+    for structure in partners:
         for entry in sorted(storage.list(settings.space.inbox(structure)), key=lambda e: e.path):
             if entry.is_dir:
                 continue
-            results.append(_take_file(storage, settings, schema, state, structure, entry, workdir, now))
+            results.append(_take_file(storage, settings, schema, state, structure, partners, entry, workdir, now))
     log.info("%d fichiers vus dans %d dossiers de dépôt", len(results), len({r.structure for r in results}))
     return results
 
@@ -152,6 +154,7 @@ def _take_file(
     schema: FormSchema,
     state: State,
     structure: str,
+    partners: list[str],
     entry: Entry,
     workdir: Path,
     now: dt.datetime,
@@ -175,7 +178,7 @@ def _take_file(
     result.sha256 = local.sha256
     validation = intake.check_file(
         local.local_path, schema, display_name=entry.name, structure=structure,
-        source_path=entry.path, sha256=local.sha256, today=now.date(),
+        source_path=entry.path, sha256=local.sha256, today=now.date(), known_structures=partners,
     )
     result.records = list(validation.records)
     result.problems = list(validation.problems)
@@ -223,8 +226,9 @@ def _rejected(result: FileResult, message: str) -> FileResult:
 def _summary_message(result: FileResult) -> str:
     accepted = len(result.records)
     if result.outcome is Outcome.REJECTED and not accepted:
-        errors = [p.message for p in result.problems if p.row is None and p.severity is Severity.ERROR]
-        return errors[0] if errors else "Aucune ligne n'a pu être importée : voir le détail des problèmes."
+        # The reason alone: this message goes to the shared Journal, the value found must not.
+        errors = [p.reason or p.message for p in result.problems if p.row is None and p.severity is Severity.ERROR]
+        return errors[0] if errors else "Aucune ligne n'a pu être importée : voir le compte rendu du partenaire."
     parts = [f"{accepted} ligne(s) acceptée(s)"]
     if result.rejected_rows:
         parts.append(f"{result.rejected_rows} ligne(s) rejetée(s)")
@@ -336,28 +340,36 @@ def _write_partner_reports(storage: Storage, space: Space, report: RunReport, wo
     by_partner: dict[str, list[FileResult]] = {}
     for result in report.files:
         if result.outcome is not Outcome.IGNORED:
-            by_partner.setdefault(result.structure, []).append(result)
+            by_partner.setdefault(result.structure, []).append(_as_partner_sees_it(result))
     for structure, results in sorted(by_partner.items()):
         name, content = partner_report(structure, results, now)
         folder = space.returns(structure)
         target = f"{folder}/{name}"
-        if _same_content(storage, target, content, workdir):
+        # The report carries its date: rewrite it only when what it says changed.
+        if not report_changed(_remote_bytes(storage, target, workdir), content):
             continue
         storage.make_folder(folder)
         storage.upload(target, content)
         report.reports_written.append(structure)
 
 
-def _same_content(storage: Storage, path: str, content: bytes, workdir: Path) -> bool:
+def _as_partner_sees_it(result: FileResult) -> FileResult:
+    """A partner's report says where each file stands, not what this run did: a form
+    taken in earlier is still 'importé', so an unchanged folder gives an unchanged report."""
+    if result.outcome is Outcome.UNCHANGED:
+        return dataclasses.replace(result, outcome=Outcome.IMPORTED)
+    return result
+
+
+def _remote_bytes(storage: Storage, path: str, workdir: Path) -> bytes | None:
     if storage.stat(path) is None:
-        return False
-    local = storage.download(path, workdir / "existing-report")
-    return local.local_path.read_bytes() == content
+        return None
+    return storage.download(path, workdir / "existing").local_path.read_bytes()
 
 
 def _refresh_template(storage: Storage, space: Space, schema: FormSchema, workdir: Path, report: RunReport) -> None:
-    content = build_template(schema)
-    if _same_content(storage, space.template_path, content, workdir):
+    content = build_template(schema)  # same bytes for the same schema
+    if _remote_bytes(storage, space.template_path, workdir) == content:
         return
     storage.make_folder(space.templates)
     storage.upload(space.template_path, content)

@@ -146,6 +146,7 @@ def test_a_second_run_changes_nothing(backend: str, samples_space: Path, tmp_pat
     report = sync(backend, samples_space, tmp_path / "state", now=NOW + dt.timedelta(days=1))
 
     assert not report.workbook_changed and not report.pushed
+    assert report.reports_written == []  # nothing new to tell partners: reports untouched
     assert {n: sheet_values(samples_space, n) for n in before} == before
     assert hashlib.sha256((samples_space / WORKBOOK).read_bytes()).hexdigest() == digest
     assert (sorted((samples_space / "Archives").iterdir()) if archives else []) == archives
@@ -166,3 +167,11 @@ def test_an_edited_form_updates_its_contribution(backend: str, samples_space: Pa
     assert "Ne vient toujours plus à l'aide aux devoirs." in texts
     assert "Ne vient plus à l'aide aux devoirs." not in texts
     assert len(list((samples_space / "Archives").iterdir())) == 1
+
+
+def test_rejected_rows_are_not_shared_in_the_workbook(backend: str, samples_space: Path, tmp_path: Path) -> None:
+    sync(backend, samples_space, tmp_path / "state")
+    book = openpyxl.load_workbook(samples_space / WORKBOOK)
+    shared = " ".join(str(v) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True) for v in row)
+    for rejected in ("ROUSSEAU", "Lina", "31/02/2011", "Tom"):
+        assert rejected not in shared
