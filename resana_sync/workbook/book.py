@@ -329,7 +329,9 @@ def _write_header(ws: Worksheet, number: int, col: Column) -> None:
     cell = ws.cell(row=1, column=number, value=col.title)
     cell.font = _HEADER_FONT
     cell.fill = _HEADER_FILL
-    ws.column_dimensions[get_column_letter(number)].width = col.width
+    dimension = ws.column_dimensions[get_column_letter(number)]
+    dimension.width = col.width
+    dimension.hidden = col.hidden
 
 
 def _add_validations(ws: Worksheet, layout: Layout) -> None:

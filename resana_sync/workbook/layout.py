@@ -35,6 +35,7 @@ class Column:
     initial: str | None = None
     values: tuple[str, ...] = ()
     width: int = 16
+    hidden: bool = False   # technical columns the connector needs, out of the coordinator's way
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,8 @@ def _contribution_columns(schema: FormSchema) -> tuple[Column, ...]:
         Column("imported_at", "Importée le", cells.DATETIME, width=16),
         *fields,
         Column("flags", "Signalements", cells.LIST, width=40),
-        Column("key", "Clé", width=18),
-        Column("fingerprint", "Empreinte de la ligne", width=18),
+        Column("key", "Clé", width=18, hidden=True),
+        Column("fingerprint", "Empreinte de la ligne", width=18, hidden=True),
     )
 
 

@@ -25,6 +25,9 @@ def test_new_workbook_has_the_three_sheets_and_a_very_hidden_metadata_sheet(sche
         assert ws.freeze_panes == "A2" and ws.auto_filter.ref.startswith("A1:")
         assert all(cell.font.b for cell in ws[1])
         assert all(ws.column_dimensions[c.column_letter].width >= 7 for c in ws[1])
+    contributions = saved["Contributions"]
+    hidden = {c.value for c in contributions[1] if contributions.column_dimensions[c.column_letter].hidden}
+    assert hidden == {"Clé", "Empreinte de la ligne"}
     lists = {v.formula1 for v in saved["Suivi"].data_validations.dataValidation}
     assert '"Nouvelle,En cours,En veille,Clôturée"' in lists
 
