@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.cell.cell import MergedCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
@@ -37,6 +38,8 @@ _FORMATS = {cells.DATE: DATE_FORMAT, cells.DATETIME: DATETIME_FORMAT}
 _HEADER_FONT = Font(bold=True)
 _HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 _VALIDATED_ROWS = 5000   # list validations of a new workbook cover this many rows
+# Excel stores a password-protected xlsx (and any .xls) in an OLE compound file.
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 class SharedWorkbook:
@@ -61,10 +64,7 @@ class SharedWorkbook:
                 warnings.simplefilter("ignore", UserWarning)
                 book = load_workbook(io.BytesIO(data), rich_text=True, keep_links=True)
         except Exception as exc:  # openpyxl raises many unrelated types on a damaged file
-            raise WorkbookError(
-                "Le tableau de suivi partagé ne peut pas être lu (fichier abîmé ou pas au format xlsx). "
-                "Restaurez la dernière copie du dossier Archives/ puis relancez."
-            ) from exc
+            raise WorkbookError(_unreadable_message(data)) from exc
         return cls(book, schema, data)
 
     # --- reading ------------------------------------------------------------------------
@@ -263,7 +263,12 @@ class _Sheet:
         """Write values through ``cells.to_cell``: whatever the caller, the cell gets inert data."""
         for cid, value in values.items():
             kind = self.columns[cid].kind
-            _write_cell(self.ws.cell(row=row, column=self.index[cid]), cells.to_cell(value, kind), kind)
+            cell = self.ws.cell(row=row, column=self.index[cid])
+            if isinstance(cell, MergedCell):
+                # The coordinator merged it into a neighbour: the layout is theirs, the value stays out.
+                log.warning("%s: a cell merged by hand was left as it is (row %d)", self.ws.title, row)
+                continue
+            _write_cell(cell, cells.to_cell(value, kind), kind)
 
     def extend_filters(self) -> None:
         """Keep the autofilter and tables covering the rows added below them."""
@@ -275,6 +280,14 @@ class _Sheet:
             table.ref = _extended(table.ref, last)
             if table.autoFilter is not None:
                 table.autoFilter.ref = table.ref
+
+
+def _unreadable_message(data: bytes) -> str:
+    if data.startswith(_OLE_MAGIC):
+        return ("Le tableau de suivi partagé est protégé par un mot de passe ou enregistré au format .xls : "
+                "enregistrez-le au format .xlsx sans mot de passe (protégez plutôt les feuilles), puis relancez.")
+    return ("Le tableau de suivi partagé ne peut pas être lu (fichier abîmé ou pas au format xlsx). "
+            "Restaurez la dernière copie du dossier Archives/ puis relancez.")
 
 
 def _extended(ref: str, last_row: int) -> str:

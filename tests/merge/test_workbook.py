@@ -10,6 +10,9 @@ import zipfile
 
 import openpyxl
 import pandas as pd
+import pytest
+
+from resana_sync.errors import WorkbookError
 
 from resana_sync.workbook import SharedWorkbook
 from resana_sync.workbook.cells import EXCEL_TEXT_LIMIT, TRUNCATION_MARKER
@@ -197,12 +200,26 @@ def test_a_missing_sheet_or_column_is_added_back(schema):
     assert ws.cell(2, column_of(ws, "Classe")).value == "4e"
 
 
-def test_a_damaged_workbook_is_a_clear_error(schema):
-    import pytest
-
-    from resana_sync.errors import WorkbookError
+def test_a_damaged_or_password_protected_workbook_is_a_clear_error(schema):
     with pytest.raises(WorkbookError, match="Archives"):
         SharedWorkbook.open(b"PK\x03\x04 not really a workbook", schema)
+    with pytest.raises(WorkbookError, match="mot de passe"):
+        SharedWorkbook.open(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(512), schema)
+
+
+def test_a_derived_cell_merged_by_hand_into_its_neighbour_is_left_alone(schema):
+    book = SharedWorkbook.open(None, schema)
+    first = merge(book, [record()], schema)
+
+    def merge_names(wb):
+        ws = wb["Suivi"]
+        ws.merge_cells(start_row=2, start_column=column_of(ws, "Nom"), end_row=2, end_column=column_of(ws, "Prénom"))
+    book = SharedWorkbook.open(edit(book.to_bytes(), merge_names), schema)
+    plan = merge(book, [record(prenom="Lea", classe="3e")], schema, first.pushed_after)
+    # the merged-away cell reads as a hand edit: kept, and the partner's new spelling is flagged
+    assert [c.title for c in plan.conflicts] == ["Prénom"]
+    row = suivi_by_id(book.to_bytes())["2025-001"]
+    assert row["Nom"] == "MARTIN" and row["Prénom"] is None and row["Classe"] == "3e"
 
 
 def test_metadata_sheet_stays_very_hidden_and_holds_no_formula(schema):
