@@ -134,24 +134,33 @@ def run_summary(report: RunReport) -> dict[str, object]:
 
 def validate_files(paths: list[Path], *, structure: str, today: dt.date) -> list[FileResult]:
     """What a sync would say of these files, without any remote: for partners and the coordinator."""
-    from . import intake
+    from .intake.isolation import IsolatedReader
 
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise ResanaError(f"Fichier introuvable : {', '.join(missing)}. Vérifiez le chemin.")
     schema = load_schema()
     results = []
-    for path in paths:
-        result = FileResult(structure=structure, path=path.name, outcome=Outcome.IGNORED)
-        if intake.is_artefact(path.name):
-            results.append(result)
-            continue
-        data = path.read_bytes()
-        validation = intake.check_file(path, schema, display_name=path.name, structure=structure,
-                                       source_path=path.name, sha256=sha256_bytes(data), today=today)
-        result.records = list(validation.records)
-        result.problems = list(validation.problems)
-        result.rejected_rows = validation.rejected_rows
-        result.outcome = Outcome.REJECTED if validation.file_rejected or not validation.records else Outcome.IMPORTED
-        results.append(result)
+    with IsolatedReader() as reader:
+        for path in paths:
+            results.append(_validate_one(reader, schema, path, structure, today))
     return results
+
+
+def _validate_one(reader, schema, path: Path, structure: str, today: dt.date) -> FileResult:
+    from . import intake
+
+    result = FileResult(structure=structure, path=path.name, outcome=Outcome.IGNORED)
+    if intake.is_artefact(path.name):
+        return result
+    data = path.read_bytes()
+    validation = reader.check_file(path, schema, display_name=path.name, structure=structure,
+                                   source_path=path.name, sha256=sha256_bytes(data), today=today)
+    result.records = list(validation.records)
+    result.problems = list(validation.problems)
+    result.rejected_rows = validation.rejected_rows
+    result.outcome = validation.outcome()
+    return result
 
 
 def check_access(settings: Settings) -> list[str]:

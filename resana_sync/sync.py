@@ -27,6 +27,7 @@ from .errors import (
     SyncIncomplete,
     TooLarge,
 )
+from .intake.isolation import IsolatedReader
 from .merge import Plan, plan_merge
 from .records import FileResult, Outcome, Problem, Severity
 from .reports import partner_report, report_changed
@@ -139,17 +140,20 @@ def collect_forms(
 ) -> list[FileResult]:
     results: list[FileResult] = []
     partners = discover_partners(storage, settings.space, settings.partners)
-    for structure in partners:
-        for entry in sorted(storage.list(settings.space.inbox(structure)), key=lambda e: e.path):
-            if entry.is_dir:
-                continue
-            results.append(_take_file(storage, settings, schema, state, structure, partners, entry, workdir, now))
+    with IsolatedReader() as reader:
+        for structure in partners:
+            for entry in sorted(storage.list(settings.space.inbox(structure)), key=lambda e: e.path):
+                if entry.is_dir:
+                    continue
+                results.append(
+                    _take_file(storage, reader, settings, schema, state, structure, partners, entry, workdir, now))
     log.info("%d fichiers vus dans %d dossiers de dépôt", len(results), len({r.structure for r in results}))
     return results
 
 
 def _take_file(
     storage: Storage,
+    reader: IsolatedReader,
     settings: Settings,
     schema: FormSchema,
     state: State,
@@ -176,7 +180,7 @@ def _take_file(
         result.message = f"Fichier non lu cette fois ({exc.message}) ; il sera repris à la prochaine synchronisation."
         return result
     result.sha256 = local.sha256
-    validation = intake.check_file(
+    validation = reader.check_file(
         local.local_path, schema, display_name=entry.name, structure=structure,
         source_path=entry.path, sha256=local.sha256, today=now.date(), known_structures=partners,
     )

@@ -104,3 +104,9 @@ def test_console_script_is_installed() -> None:
     result = subprocess.run([str(exe), "--version"], capture_output=True, text=True, env={**os.environ})
     assert result.returncode == 0
     assert result.stdout.startswith("resana-sync ")
+
+
+def test_validate_a_missing_file_says_so(capsys) -> None:
+    code, out, err = run_cli("validate", "absent.xlsx", capsys=capsys)
+    assert code == 1
+    assert err == "Erreur : Fichier introuvable : absent.xlsx. Vérifiez le chemin.\n"

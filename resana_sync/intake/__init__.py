@@ -36,7 +36,7 @@ from .layout import count_labels, find_form
 from .readers import Sheet, read_sheets
 from .sniff import Format, sniff
 
-__all__ = ["Format", "Limits", "check_file", "is_artefact", "read_rows"]
+__all__ = ["Format", "Limits", "check_file", "is_artefact", "read_rows", "unreadable_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def check_file(
     try:
         rows = read_rows(path, display_name, schema=schema, limits=limits)
     except IntakeError as exc:
-        return _unreadable_file(display_name, exc.message)
+        return unreadable_file(display_name, exc.message)
     except (OSError, MemoryError):
         raise   # the machine, not the file: sync decides
     except Exception as exc:
@@ -103,7 +103,7 @@ def check_file(
         # cell content, so only its type is logged above DEBUG.
         logger.warning("intake: unexpected %s while reading a partner file", type(exc).__name__)
         logger.debug("intake: unexpected error", exc_info=True)
-        return _unreadable_file(display_name, UNEXPECTED_MESSAGE)
+        return unreadable_file(display_name, UNEXPECTED_MESSAGE)
     validation = validate_rows(
         rows,
         schema,
@@ -124,7 +124,7 @@ UNEXPECTED_MESSAGE = (
 )
 
 
-def _unreadable_file(display_name: str, message: str) -> Validation:
+def unreadable_file(display_name: str, message: str) -> Validation:
     problem = Problem(
         severity=Severity.ERROR,
         message=f"{display_name} : {message}",
