@@ -38,6 +38,7 @@ _FORMATS = {cells.DATE: DATE_FORMAT, cells.DATETIME: DATETIME_FORMAT}
 _HEADER_FONT = Font(bold=True)
 _HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 _VALIDATED_ROWS = 5000   # list validations of a new workbook cover this many rows
+_HEADER_SEARCH = 10      # title rows the coordinator may insert above the headers
 # Excel stores a password-protected xlsx (and any .xls) in an OLE compound file.
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
@@ -212,17 +213,29 @@ class _Sheet:
         self.ws = ws
         self.columns = {c.id: c for c in columns}
         self.added: set[str] = set()
+        self.header = self._header_row(columns)
         self.index = self._header_index(columns)
+
+    def _header_row(self, columns: tuple[Column, ...]) -> int:
+        """Row 1, unless the coordinator inserted title rows above the headers."""
+        titles = {fold(c.title) for c in columns}
+        for number, values in enumerate(self.ws.iter_rows(max_row=_HEADER_SEARCH, values_only=True), start=1):
+            if len(titles & {fold(str(v)) for v in values if v is not None}) >= 2:
+                return number
+        return 1
 
     def _header_index(self, columns: tuple[Column, ...]) -> dict[str, int]:
         """Column id -> column number; a missing header is added after the last one."""
-        found = {fold(str(c.value)): c.column for c in self.ws[1] if c.value is not None}
+        found: dict[str, int] = {}
+        for cell in self.ws[self.header]:
+            if cell.value is not None:
+                found.setdefault(fold(str(cell.value)), cell.column)   # a duplicated header: the first
         index = {}
         for col in columns:
             number = found.get(fold(col.title))
             if number is None:
-                number = max([c.column for c in self.ws[1] if c.value is not None], default=0) + 1
-                _write_header(self.ws, number, col)
+                number = max([c.column for c in self.ws[self.header] if c.value is not None], default=0) + 1
+                _write_header(self.ws, number, col, self.header)
                 self.added.add(col.id)
                 log.info("column added to %s", self.ws.title)
             index[col.id] = number
@@ -231,7 +244,8 @@ class _Sheet:
     def rows(self) -> Iterable[tuple[int, dict[str, Any]]]:
         # A column just added holds no hand value yet: its cells are left out, not read as empty.
         wanted = {cid: number - 1 for cid, number in self.index.items() if cid not in self.added}
-        for number, values in enumerate(self.ws.iter_rows(min_row=2, values_only=True), start=2):
+        first = self.header + 1
+        for number, values in enumerate(self.ws.iter_rows(min_row=first, values_only=True), start=first):
             if not any(v is not None for v in values):
                 continue
             yield number, {cid: cells.from_cell(_text(values[i]) if i < len(values) else None,
@@ -248,9 +262,9 @@ class _Sheet:
         return index
 
     def last_row(self) -> int:
-        """The last row holding a value (formatting alone does not count); 1 for the header only."""
-        last = 1
-        for number, values in enumerate(self.ws.iter_rows(min_row=2, values_only=True), start=2):
+        """The last row holding a value (formatting alone does not count); the header row if none."""
+        last, first = self.header, self.header + 1
+        for number, values in enumerate(self.ws.iter_rows(min_row=first, values_only=True), start=first):
             if any(v is not None for v in values):
                 last = number
         return last
@@ -271,15 +285,16 @@ class _Sheet:
             _write_cell(cell, cells.to_cell(value, kind), kind)
 
     def extend_filters(self) -> None:
-        """Keep the autofilter and tables covering the rows added below them."""
+        """Keep the autofilter and tables that start at the header row covering the rows added."""
         last = self.last_row()
         ref = self.ws.auto_filter.ref
-        if ref:
+        if ref and _first_row(ref) == self.header:
             self.ws.auto_filter.ref = _extended(ref, last)
         for table in self.ws.tables.values():
-            table.ref = _extended(table.ref, last)
-            if table.autoFilter is not None:
-                table.autoFilter.ref = table.ref
+            if _first_row(table.ref) == self.header:
+                table.ref = _extended(table.ref, last)
+                if table.autoFilter is not None:
+                    table.autoFilter.ref = table.ref
 
 
 def _unreadable_message(data: bytes) -> str:
@@ -288,6 +303,11 @@ def _unreadable_message(data: bytes) -> str:
                 "enregistrez-le au format .xlsx sans mot de passe (protégez plutôt les feuilles), puis relancez.")
     return ("Le tableau de suivi partagé ne peut pas être lu (fichier abîmé ou pas au format xlsx). "
             "Restaurez la dernière copie du dossier Archives/ puis relancez.")
+
+
+def _first_row(ref: str) -> int:
+    start = ref.partition(":")[0]
+    return int(start.lstrip("$ABCDEFGHIJKLMNOPQRSTUVWXYZ") or 0)
 
 
 def _extended(ref: str, last_row: int) -> str:
@@ -338,8 +358,8 @@ def _add_sheet(book: Workbook, name: str, columns: tuple[Column, ...]) -> Worksh
     return ws
 
 
-def _write_header(ws: Worksheet, number: int, col: Column) -> None:
-    cell = ws.cell(row=1, column=number, value=col.title)
+def _write_header(ws: Worksheet, number: int, col: Column, row: int = 1) -> None:
+    cell = ws.cell(row=row, column=number, value=col.title)
     cell.font = _HEADER_FONT
     cell.fill = _HEADER_FILL
     dimension = ws.column_dimensions[get_column_letter(number)]

@@ -250,3 +250,48 @@ def test_journal_cells_are_inert_too(schema):
     assert file_cell.value == "=cmd|calc.xlsx" and file_cell.data_type == "s" and file_cell.quotePrefix
     assert message.value == "=HYPERLINK(\"x\") illisible" and message.quotePrefix
     assert ws.cell(2, column_of(ws, "Date")).number_format == "DD/MM/YYYY HH:MM"
+
+
+def test_title_rows_inserted_above_the_headers_are_respected(schema):
+    book = SharedWorkbook.open(None, schema)
+    first = merge(book, [record()], schema)
+
+    def add_title(wb):
+        ws = wb["Suivi"]
+        ws.insert_rows(1, 2)
+        ws["A1"] = "Tableau de suivi 2025-2026"
+        ws.auto_filter.ref = f"A3:{openpyxl.utils.get_column_letter(ws.max_column)}4"
+        ws.cell(4, column_of_row(ws, 3, "Statut")).value = "En cours"
+    book = SharedWorkbook.open(edit(book.to_bytes(), add_title), schema)
+    merge(book, [record(classe="3e"), record("AEMO", nom="DUBOIS", prenom="Enzo")], schema, first.pushed_after)
+    ws = openpyxl.load_workbook(io.BytesIO(book.to_bytes()))["Suivi"]
+    assert ws["A1"].value == "Tableau de suivi 2025-2026" and ws["A2"].value is None
+    assert [ws.cell(r, 1).value for r in (4, 5)] == ["2025-001", "2025-002"]
+    assert ws.cell(4, column_of_row(ws, 3, "Classe")).value == "3e"
+    assert ws.cell(4, column_of_row(ws, 3, "Statut")).value == "En cours"
+    assert ws.auto_filter.ref.endswith("5") and ws.auto_filter.ref.startswith("A3:")
+
+
+def column_of_row(ws, row: int, title: str) -> int:
+    return next(c.column for c in ws[row] if c.value == title)
+
+
+def test_a_table_elsewhere_on_the_sheet_is_not_stretched(schema):
+    from openpyxl.worksheet.table import Table
+
+    book = SharedWorkbook.open(None, schema)
+    first = merge(book, [record()], schema)
+
+    def side_table(wb):
+        ws = wb["Suivi"]
+        start = ws.max_column + 2
+        for r, values in enumerate([("Statut", "Nombre"), ("En cours", 1)], start=5):
+            for c, value in enumerate(values, start=start):
+                ws.cell(r, c).value = value
+        a, b = openpyxl.utils.get_column_letter(start), openpyxl.utils.get_column_letter(start + 1)
+        ws.add_table(Table(displayName="Bilan", ref=f"{a}5:{b}6"))
+    book = SharedWorkbook.open(edit(book.to_bytes(), side_table), schema)
+    merge(book, [record()] + [record("AEMO", nom=f"NOM{i}", prenom="X", row=i) for i in range(2, 10)], schema,
+          first.pushed_after)
+    ws = openpyxl.load_workbook(io.BytesIO(book.to_bytes()))["Suivi"]
+    assert ws.tables["Bilan"].ref.endswith("6")
