@@ -108,18 +108,23 @@ class SharedWorkbook:
             yield str(values.get("path") or ""), str(values.get("sha256") or "")
 
     def _metadata(self) -> Metadata:
+        """The hidden sheet's content; unreadable, it is ignored (the local state takes over)."""
         if METADATA not in self._book.sheetnames:
             return Metadata()
         pushed: dict[str, dict[str, Any]] = {}
         merged: dict[str, str] = {}
         sequence: dict[int, int] = {}
-        for kind, key, value in self._book[METADATA].iter_rows(min_row=2, max_col=3, values_only=True):
-            if kind == "pushed" and key and value:
-                pushed[str(key)] = cells.decode_values(value)
-            elif kind == "merged" and key and value:
-                merged[str(key)] = str(value)
-            elif kind == "sequence" and key and value:
-                sequence[int(key)] = int(value)
+        try:
+            for kind, key, value in self._book[METADATA].iter_rows(min_row=2, max_col=3, values_only=True):
+                if kind == "pushed" and key and value:
+                    pushed[str(key)] = cells.decode_values(value)
+                elif kind == "merged" and key and value:
+                    merged[str(key)] = str(value)
+                elif kind == "sequence" and key and value:
+                    sequence[int(key)] = int(value)
+        except (ValueError, TypeError, AttributeError):
+            log.warning("hidden metadata sheet unreadable: ignored")
+            return Metadata()
         return Metadata(pushed=pushed, merged_into=merged, last_sequence=sequence)
 
     # --- writing ------------------------------------------------------------------------

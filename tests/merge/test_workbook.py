@@ -295,3 +295,13 @@ def test_a_table_elsewhere_on_the_sheet_is_not_stretched(schema):
           first.pushed_after)
     ws = openpyxl.load_workbook(io.BytesIO(book.to_bytes()))["Suivi"]
     assert ws.tables["Bilan"].ref.endswith("6")
+
+
+def test_an_unreadable_metadata_sheet_is_ignored_not_fatal(schema):
+    book = SharedWorkbook.open(None, schema)
+    merge(book, [record()], schema)
+
+    def spoil(wb):
+        wb["_resana_sync"]["C2"] = "{pas du json"
+    snapshot = SharedWorkbook.open(edit(book.to_bytes(), spoil), schema).snapshot()
+    assert snapshot.metadata.pushed == {} and len(snapshot.suivi) == 1
