@@ -12,6 +12,7 @@ cost more than a small multiple of the clean one (the guards refuse bombs before
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import io
 import json
 import shutil
@@ -106,7 +107,8 @@ def big_list(rows: int) -> bytes:
     sheet = book.create_sheet("Fiches")
     sheet.append([f.label for f in schema.fields])
     for i in range(rows):
-        sheet.append(["04/11/2025", f"NOM{i:05d}", "Camille", "14/03/2011", "F", "", "Collège des Remparts", "4e",
+        born = dt.date(2010, 9, 1) + dt.timedelta(days=i % 1500)  # spread like a real cohort
+        sheet.append(["04/11/2025", f"NOM{i:05d}", "Camille", f"{born:%d/%m/%Y}", "F", "", "Collège des Remparts", "4e",
                       "Scolarisé(e)", "Absentéisme", 3, "Oui", "Mme Référente", "", "Texte " * 20, "", ""])
     buffer = io.BytesIO()
     book.save(buffer)
