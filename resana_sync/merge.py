@@ -117,7 +117,8 @@ def _confirmed_merges(
     snapshot: WorkbookSnapshot, rows_by_sid: Mapping[str, Any], layout: Layout,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """absorbed id -> kept id (chains resolved), and French problems per situation."""
-    known = {c.situation_id for c in snapshot.contributions} | set(snapshot.metadata.merged_into)
+    # a target may be any situation: with contributions, merged already, or a row typed by hand
+    known = {c.situation_id for c in snapshot.contributions} | set(snapshot.metadata.merged_into) | set(rows_by_sid)
     column = _column_by_rule_or_id(layout.coordinator, "fusionner_avec")
     edges = dict(snapshot.metadata.merged_into)
     problems: dict[str, str] = {}

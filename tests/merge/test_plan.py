@@ -290,3 +290,16 @@ def test_when_the_hidden_sheet_is_gone_the_local_state_still_recognises_hand_edi
     data = edit(data, set_cell("Suivi", "2025-001", "Classe", "SEGPA"))
     plan, data = run(data, [record(classe="3e", **MARTIN)], schema, first.pushed_after)
     assert suivi_by_id(data)["2025-001"]["Classe"] == "SEGPA" and [c.title for c in plan.conflicts] == ["Classe"]
+
+
+def test_a_merge_into_a_situation_whose_contributions_were_deleted_by_hand_is_stable(schema):
+    """Found by the property tests: the merge target must not depend on contributions recreated in the run."""
+    records = [record("PJJ", row=2, **MARTIN), record("PJJ", row=3, nom="MARTIN", prenom="Lena")]
+    first, data = run(None, records, schema)
+    data = edit(data, set_cell("Suivi", "2025-002", "Fusionner avec (identifiant)", "2025-001"))
+    data = edit(data, lambda wb: wb["Contributions"].delete_rows(2))   # MARTIN Léa's contribution
+    plan, data = run(data, records, schema, first.pushed_after)
+    assert [(m.absorbed, m.kept) for m in plan.merges] == [("2025-002", "2025-001")]
+    assert {r["Identifiant"] for r in sheet_rows(data, "Contributions")} == {"2025-001"}
+    again, _ = run(data, records, schema, plan.pushed_after)
+    assert again.is_empty, again.describe()

@@ -1,7 +1,7 @@
 """Property-based tests of the merge over random histories of a watch cell.
 
 Partners submit and re-submit (edited) forms, the coordinator edits coordinator cells and
-derived cells, sorts Suivi, inserts columns, confirms merges, the local state is lost, the workbook goes through bytes. After
+derived cells, sorts Suivi, inserts columns, deletes rows, confirms merges, the local state is lost, the workbook goes through bytes. After
 every run:
 
 * planning again gives an empty plan (idempotent);
@@ -165,6 +165,23 @@ class WatchCell(RuleBasedStateMachine):
             ws.insert_cols(position)
             ws.cell(1, position).value = f"Colonne ajoutée {position}"
         self.book = SharedWorkbook.open(edit(self.book.to_bytes(), insert), SCHEMA)
+
+    @precondition(lambda self: self.files)
+    @rule(pick=st.integers(0, 50), sheet=st.sampled_from(["Suivi", "Contributions"]))
+    def coordinator_deletes_a_row_then_runs(self, pick, sheet):
+        """A deleted situation comes back at the end (its hand cells are gone with it); a deleted
+        contribution whose form row is still there comes back too."""
+        ws = self.book._book[sheet]
+        row = 2 + pick % (ws.max_row - 1)
+        ids = next(c.column for c in ws[1] if c.value == "Identifiant")
+        if sheet == "Suivi":
+            sid = ws.cell(row, ids).value
+            self.expected = {key: value for key, value in self.expected.items() if key[0] != sid}
+        else:   # the coordinator's deletion, not a loss by the connector
+            self.keys.discard(ws.cell(row, next(c.column for c in ws[1] if c.value == "Clé")).value)
+        ws.delete_rows(row)
+        self.book = SharedWorkbook.open(self.book.to_bytes(), SCHEMA)
+        self.merge()
 
     @rule()
     def local_state_is_lost(self):
