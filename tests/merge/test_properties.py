@@ -118,11 +118,12 @@ class WatchCell(RuleBasedStateMachine):
     def sids(self) -> list[str]:
         return sorted(row.sid for row in self.book.snapshot().suivi)
 
-    @rule(submission=submissions)
-    def partner_submits(self, submission):
+    @rule(submission=submissions, only_this_file=st.booleans())
+    def partner_submits(self, submission, only_this_file):
+        """Sync may give the merge every current form, or only the files that changed."""
         structure, name, content = submission
         self.files[(structure, name)] = form(structure, name, content)
-        self.merge()
+        self.merge(self.files[(structure, name)] if only_this_file else None)
 
     @rule()
     def nightly_run_with_no_new_form(self):
@@ -204,9 +205,9 @@ class WatchCell(RuleBasedStateMachine):
             cell.data_type = "s"
         self.expected[(sid, column)] = value
 
-    def merge(self) -> None:
+    def merge(self, records: list[Record] | None = None) -> None:
         self.runs += 1
-        plan = run_once(self.book, self.records(), self.pushed)
+        plan = run_once(self.book, self.records() if records is None else records, self.pushed)
         self.pushed = plan.pushed_after
         again = plan_merge(self.book.snapshot(), list(reversed(self.records())), self.pushed,
                            schema=SCHEMA, now=NOW)
