@@ -133,6 +133,9 @@ class SharedWorkbook:
         """Write the plan. Coordinator cells are written only on the rows created here."""
         contributions = self._sheets[CONTRIBUTIONS]
         suivi = self._sheets[SUIVI]
+        if not _targets_present(plan, contributions.row_index("key"), suivi.row_index("situation_id")):
+            # Checked before any write: a half-applied plan would be worse than none.
+            raise WorkbookError("Le tableau de suivi a changé depuis la préparation de la fusion : relancez.")
         rows = contributions.row_index("key")
         for change in plan.contribution_updates:
             contributions.write(rows[change.key], change.cells)
@@ -300,6 +303,13 @@ class _Sheet:
                 table.ref = _extended(table.ref, last)
                 if table.autoFilter is not None:
                     table.autoFilter.ref = table.ref
+
+
+def _targets_present(plan: Plan, keys: Mapping[str, int], sids: Mapping[str, int]) -> bool:
+    """Every row the plan updates is in the workbook (the plan was made from this workbook)."""
+    new_sids = {s.sid for s in plan.new_situations}
+    return (all(c.key in keys for c in plan.contribution_updates)
+            and all(u.sid in sids or u.sid in new_sids for u in plan.cell_updates))
 
 
 def _unreadable_message(data: bytes) -> str:

