@@ -55,7 +55,11 @@ class State:
             with self._db:
                 self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"L'état local ({self.path}) est illisible ou ne peut pas être créé : {exc}") from exc
+            raise StateError(
+                f"L'état local ({self.path}) est illisible ou ne peut pas être créé ({exc}). "
+                "Vérifiez les droits du dossier ; si le fichier est abîmé, déplacez-le : "
+                "il sera reconstruit à partir du tableau de suivi au prochain passage."
+            ) from exc
 
     def close(self) -> None:
         self._db.close()

@@ -88,3 +88,13 @@ def test_journal_one_row_per_new_file_version_and_none_for_unchanged(schema):
     rows = sheet_rows(reopen(book, schema).to_bytes(), "Journal")
     assert [(r["Structure"], r["Résultat"], r["Lignes acceptées"], r["Lignes rejetées"]) for r in rows] == [
         ("PJJ", "importé", 1, 1), ("MDA", "ignoré", 0, 0)]
+
+
+def test_a_damaged_state_file_is_a_clear_error(tmp_path: Path):
+    import pytest
+
+    from resana_sync.state import StateError
+    damaged = tmp_path / "state.sqlite"
+    damaged.write_bytes(b"ceci n'est pas une base" * 100)
+    with pytest.raises(StateError, match="état local"):
+        State(damaged)
