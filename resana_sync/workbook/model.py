@@ -147,7 +147,8 @@ class Plan:
         lines += [f"{m.absorbed} fusionnée dans {m.kept} ({m.contributions} contribution(s) rattachée(s))"
                   for m in self.merges]
         lines += [f"Contribution ajoutée à {a.sid} ({a.structure})" for a in self.new_contributions]
-        lines += [f"Contribution mise à jour pour {a.sid} ({a.structure})" for a in self.contribution_updates]
+        lines += [f"Contribution mise à jour pour {a.sid} ({a.structure})" for a in self.contribution_updates
+                  if set(a.cells) != {"situation_id"}]   # a re-pointing is told by its merge line
         lines += [f"{a.sid} : « {a.title} » mis à jour" for a in self.cell_updates]
         lines += [f"{c.sid} : « {c.title} » modifié à la main et différent des fiches, valeur manuelle conservée"
                   for c in self.conflicts]
