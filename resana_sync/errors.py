@@ -22,6 +22,7 @@ they occur (storage, intake, workbook) with ``raise ... from exc``.
     ├── IntakeError                  a partner file that cannot be read (the file is rejected)
     ├── WorkbookError                the shared workbook cannot be read or safely written
     │   └── FeatureLossRefused       saving would silently drop coordinator features
+    ├── StateError                   the local state (SQLite) cannot be opened or written
     ├── SyncAlreadyRunning           another run holds the lock
     └── SyncIncomplete               the run finished some steps but could not push
 """
@@ -113,6 +114,10 @@ class WorkbookError(ResanaError):
 
 class FeatureLossRefused(WorkbookError):
     pass
+
+
+class StateError(ResanaError):
+    exit_code = 6
 
 
 class SyncAlreadyRunning(ResanaError):

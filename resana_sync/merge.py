@@ -353,7 +353,7 @@ def _last_sequence(snapshot: WorkbookSnapshot) -> dict[int, int]:
 def _row_identity(row: Any, layout: Layout) -> Identity:
     """Identity in a Suivi row as it stands, including the coordinator's corrections."""
     return Identity.of({col.source: row.cells.get(col.id) for col in layout.derived
-                        if col.source in _IDENTITY_SOURCES and col.rule == "latest"})
+                        if col.source in _IDENTITY_SOURCES and col.rule in ("latest", "first")})
 
 
 # --- near matches ---------------------------------------------------------------------
@@ -492,9 +492,20 @@ def _derive(layout: Layout, schema: FormSchema, sid: str, group: list[_Contribut
     return values
 
 
+def _present(col: Column, group: list[_Contribution]) -> list[Any]:
+    return [c.row.fields.get(col.source) for c in group if c.row.fields.get(col.source) not in (None, "", ())]
+
+
 def _latest(col: Column, schema: FormSchema, group: list[_Contribution]) -> Any:
-    present = [c.row.fields.get(col.source) for c in group if c.row.fields.get(col.source) not in (None, "", ())]
+    present = _present(col, group)
     return present[-1] if present else None
+
+
+def _first(col: Column, schema: FormSchema, group: list[_Contribution]) -> Any:
+    """The spelling of the first referral: a later form spelling a name otherwise
+    ("Lea" for "Léa") does not rename the young person in Suivi."""
+    present = _present(col, group)
+    return present[0] if present else None
 
 
 def _fiche_dates(group: list[_Contribution]) -> list[dt.date]:
@@ -515,6 +526,7 @@ def _flags(col: Column, schema: FormSchema, group: list[_Contribution]) -> tuple
 
 _RULES = {
     "latest": _latest,
+    "first": _first,
     "earliest": lambda col, schema, group: min(_fiche_dates(group), default=None),
     "latest_date": lambda col, schema, group: max(_fiche_dates(group), default=None),
     "first_structure": lambda col, schema, group: group[0].row.structure,

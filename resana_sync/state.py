@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import ResanaError
+from .errors import StateError
 from .records import Outcome
 from .workbook.cells import decode_values, encode_values
 from .workbook.model import WorkbookSnapshot
@@ -39,10 +39,6 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS workbook (
     id INTEGER PRIMARY KEY CHECK (id = 1), sha256 TEXT NOT NULL, etag TEXT, saved_at TEXT NOT NULL);
 """
-
-
-class StateError(ResanaError):
-    exit_code = 6
 
 
 class State:

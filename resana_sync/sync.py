@@ -13,6 +13,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from . import intake
 from .config import Settings
@@ -93,7 +94,9 @@ def run_sync(
     dry_run: bool = False,
     now: dt.datetime | None = None,
 ) -> RunReport:
-    now = now or dt.datetime.now().replace(microsecond=0)
+    # The cell's own clock (Europe/Paris by default) whatever the server's: dates in the
+    # workbook and reports are read by people in that zone.
+    now = now or dt.datetime.now(ZoneInfo(settings.timezone)).replace(tzinfo=None, microsecond=0)
     report = RunReport(started_at=now, dry_run=dry_run)
     space = settings.space
     guarded = GuardedStorage(storage, space)

@@ -16,6 +16,10 @@ SAMPLES = DATA / "samples"
 
 settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=50, deadline=None)
+# Ten times CI's exploration, for a run by hand before touching the merge (several minutes):
+#   HYPOTHESIS_PROFILE=thorough scripts/test tests/merge/test_properties.py tests/test_isolation.py
+settings.register_profile("thorough", max_examples=2000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

@@ -91,6 +91,7 @@ def test_sample_tree_gives_the_readme_outcomes(backend: str, samples_space: Path
     assert by_name(rows, "DUBOIS")["Date de naissance"].date() == dt.date(2012, 9, 2)
     assert by_name(rows, "BERNARD")["INE"] == "0123456789K"
     assert by_name(rows, "FOURNIER")["Prénom"] == "Chloé-Anne"
+    assert (by_name(rows, "MARTIN")["Nom"], by_name(rows, "MARTIN")["Prénom"]) == ("MARTIN", "Léa")  # first referral's spelling
     assert "Famille non informée" in str(by_name(rows, "LEROY")["Signalements"])
     assert "Famille non informée" in str(by_name(rows, "MOREAU")["Signalements"])
     assert "MLDS" in str(by_name(rows, "GIRARD")["Signalements"])

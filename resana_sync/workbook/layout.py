@@ -68,7 +68,7 @@ def layout_of(schema: FormSchema) -> Layout:
 def _derived(schema: FormSchema, col: WorkbookColumn) -> Column:
     if col.rule in _DATE_RULES:
         kind = cells.DATE
-    elif col.source and col.rule in ("latest", "union"):
+    elif col.source and col.rule in ("latest", "first", "union"):
         kind = _FIELD_KINDS.get(schema.field(col.source).type, cells.TEXT)
     else:
         kind = cells.TEXT

@@ -40,8 +40,9 @@ def test_same_person_from_two_partners_is_one_situation_and_a_second_run_changes
         record("Collège des Remparts", nom="DUBOIS", prenom="Enzo", naissance=dt.date(2012, 9, 2), row=5),
     ]
     plan = merge(book, records, schema)
-    # same first fiche date: ids follow the identity key, so DUBOIS comes before MARTIN
-    assert [(s.sid, s.cells["nom"]) for s in plan.new_situations] == [("2025-001", "DUBOIS"), ("2025-002", "MARTIN")]
+    # same first fiche date: ids follow the identity key, so DUBOIS comes before MARTIN;
+    # names keep the first referral's spelling (the PJJ's "Martin")
+    assert [(s.sid, s.cells["nom"]) for s in plan.new_situations] == [("2025-001", "DUBOIS"), ("2025-002", "Martin")]
     data = book.to_bytes()
     suivi = sheet_rows(data, "Suivi")
     assert len(suivi) == 2 and len(sheet_rows(data, "Contributions")) == 3
@@ -93,7 +94,7 @@ def test_journal_one_row_per_new_file_version_and_none_for_unchanged(schema):
 def test_a_damaged_state_file_is_a_clear_error(tmp_path: Path):
     import pytest
 
-    from resana_sync.state import StateError
+    from resana_sync.errors import StateError
     damaged = tmp_path / "state.sqlite"
     damaged.write_bytes(b"ceci n'est pas une base" * 100)
     with pytest.raises(StateError, match="état local"):
