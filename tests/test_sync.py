@@ -108,3 +108,27 @@ def test_the_blank_form_is_kept_current_in_the_templates_folder(settings: Settin
     assert first is not None
     sync(storage, settings, state)
     assert storage.stat("Modèles/Fiche de situation.xlsx") == first  # unchanged: not rewritten
+
+
+def test_a_push_that_would_drop_coordinator_features_is_refused_unless_accepted(settings: Settings, tmp_path) -> None:
+    from resana_sync.errors import FeatureLossRefused
+    from tests.merge.test_preservation import X14_VALIDATION, with_parts
+
+    storage = MemoryStorage({"Dépôts/PJJ/fiche.csv": FORM})
+    state = State(tmp_path / "s.sqlite")
+    sync(storage, settings, state)
+    workbook = "Tableau de suivi partagé.xlsx"
+    # The coordinator adds a newer-style drop-down list (an x14 extension openpyxl drops).
+    edited = with_parts(storage.read_bytes(workbook).data, {},
+                        sheet_xml=lambda body: body.replace(b"</worksheet>", X14_VALIDATION))
+    storage.upload(workbook, edited)
+    storage.upload("Dépôts/PJJ/autre.csv", FORM.replace(b"ROBIN", b"MARCHAND"))
+
+    with pytest.raises(FeatureLossRefused, match="listes déroulantes") as err:
+        sync(storage, settings, state)
+    assert err.value.exit_code == 4
+    assert "accept_feature_loss" in err.value.message
+    assert storage.read_bytes(workbook).data == edited
+
+    report = sync(storage, settings, state, accept_feature_loss=True)
+    assert report.pushed and report.situations == 2
