@@ -141,64 +141,71 @@ def collect_forms(
     workdir: Path,
     now: dt.datetime,
 ) -> list[FileResult]:
-    results: list[FileResult] = []
     partners = discover_partners(storage, settings.space, settings.partners)
     with IsolatedReader() as reader:
-        for structure in partners:
-            for entry in sorted(storage.list(settings.space.inbox(structure)), key=lambda e: e.path):
-                if entry.is_dir:
-                    continue
-                results.append(
-                    _take_file(storage, reader, settings, schema, state, structure, partners, entry, workdir, now))
+        intake_run = _Intake(storage, reader, settings, schema, state, partners, workdir, now)
+        results = [
+            intake_run.take(structure, entry)
+            for structure in partners
+            for entry in sorted(storage.list(settings.space.inbox(structure)), key=lambda e: e.path)
+            if not entry.is_dir
+        ]
     log.info("%d fichiers vus dans %d dossiers de dépôt", len(results), len({r.structure for r in results}))
     return results
 
 
-def _take_file(
-    storage: Storage,
-    reader: IsolatedReader,
-    settings: Settings,
-    schema: FormSchema,
-    state: State,
-    structure: str,
-    partners: list[str],
-    entry: Entry,
-    workdir: Path,
-    now: dt.datetime,
-) -> FileResult:
-    result = FileResult(structure=structure, path=entry.path, outcome=Outcome.IGNORED, seen_at=now)
-    if intake.is_artefact(entry.name):
+@dataclass
+class _Intake:
+    """What taking in one partner file needs, shared by every file of a run."""
+
+    storage: Storage
+    reader: IsolatedReader
+    settings: Settings
+    schema: FormSchema
+    state: State
+    partners: list[str]
+    workdir: Path
+    now: dt.datetime
+
+    def take(self, structure: str, entry: Entry) -> FileResult:
+        result = FileResult(structure=structure, path=entry.path, outcome=Outcome.IGNORED, seen_at=self.now)
+        if intake.is_artefact(entry.name):
+            return result
+        limit = self.settings.max_file_bytes
+        if entry.size is not None and entry.size > limit:
+            return _rejected(result, f"Fichier trop volumineux ({entry.size // 1024} Ko) : une fiche fait "
+                             f"au plus {limit // (1024 * 1024)} Mo. Déposez un fichier plus petit.")
+        try:
+            local = _download_stable(self.storage, entry, self.workdir, limit)
+        except AuthenticationError:
+            raise
+        except TooLarge as exc:  # the listing gave no size: found out while downloading
+            return _rejected(result, exc.message)
+        except StorageError as exc:
+            result.outcome = Outcome.DEFERRED
+            result.message = f"Fichier non lu cette fois ({exc.message}) ; il sera repris à la prochaine synchronisation."
+            return result
+        result.sha256 = local.sha256
+        validation = self.reader.check_file(
+            local.local_path, self.schema, display_name=entry.name, structure=structure,
+            source_path=entry.path, sha256=local.sha256, today=self.now.date(), known_structures=self.partners,
+        )
+        result.records = list(validation.records)
+        result.problems = list(validation.problems)
+        result.rejected_rows = validation.rejected_rows
+        result.outcome = _outcome(self.state, entry.path, local.sha256, validation)
+        result.message = _summary_message(result)
+        if entry.nfc_duplicates:
+            result.problems.append(_twin_warning(entry.name))
         return result
-    if entry.size is not None and entry.size > settings.max_file_bytes:
-        return _rejected(result, f"Fichier trop volumineux ({entry.size // 1024} Ko) : une fiche fait "
-                         f"au plus {settings.max_file_bytes // (1024 * 1024)} Mo. Déposez un fichier plus petit.")
-    try:
-        local = _download_stable(storage, entry, workdir, settings.max_file_bytes)
-    except AuthenticationError:
-        raise
-    except TooLarge as exc:  # the listing gave no size: found out while downloading
-        return _rejected(result, exc.message)
-    except StorageError as exc:
-        result.outcome = Outcome.DEFERRED
-        result.message = f"Fichier non lu cette fois ({exc.message}) ; il sera repris à la prochaine synchronisation."
-        return result
-    result.sha256 = local.sha256
-    validation = reader.check_file(
-        local.local_path, schema, display_name=entry.name, structure=structure,
-        source_path=entry.path, sha256=local.sha256, today=now.date(), known_structures=partners,
-    )
-    result.records = list(validation.records)
-    result.problems = list(validation.problems)
-    result.rejected_rows = validation.rejected_rows
-    result.outcome = _outcome(state, entry.path, local.sha256, validation)
-    result.message = _summary_message(result)
-    if entry.nfc_duplicates:
-        result.problems.append(Problem(
-            Severity.WARNING,
-            "Un autre fichier de ce dossier porte le même nom, écrit avec d'autres caractères accentués "
-            "(copie venue d'un Mac) : seul celui-ci a été lu. Supprimez le doublon.",
-            file=entry.name, code="nfc-duplicate"))
-    return result
+
+
+def _twin_warning(name: str) -> Problem:
+    return Problem(
+        Severity.WARNING,
+        "Un autre fichier de ce dossier porte le même nom, écrit avec d'autres caractères accentués "
+        "(copie venue d'un Mac) : seul celui-ci a été lu. Supprimez le doublon.",
+        file=name, code="nfc-duplicate")
 
 
 def _download_stable(storage: Storage, entry: Entry, workdir: Path, max_bytes: int):
