@@ -143,7 +143,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .reports import text_report
 
     print(text_report(results))
-    return EXIT_REJECTED_ROWS if any(r.rejected_rows or r.outcome.value == "rejeté" for r in results) else EXIT_OK
+    from .records import Outcome
+
+    return EXIT_REJECTED_ROWS if any(r.rejected_rows or r.outcome is Outcome.REJECTED for r in results) else EXIT_OK
 
 
 def cmd_template(args: argparse.Namespace) -> int:

@@ -29,6 +29,7 @@ from .errors import (
     TooLarge,
 )
 from .intake.isolation import IsolatedReader
+from .validate import Validation
 from .merge import Plan, plan_merge
 from .records import FileResult, Outcome, Problem, Severity
 from .reports import partner_report, report_changed
@@ -109,10 +110,10 @@ def run_sync(
         # their forms: after a failed push the next run does it all again.
         settled = report.pushed or not report.workbook_changed
         if not dry_run and settled:
-            _write_partner_reports(guarded, space, report, workdir, now)
             for result in report.files:
                 if result.outcome is not Outcome.DEFERRED:
                     state.record_file(result.path, result.sha256, result.outcome.value, now)
+            _write_partner_reports(guarded, space, report, workdir, now)
         if not dry_run:
             _refresh_template(guarded, space, schema, workdir, report)
     return report
@@ -221,12 +222,12 @@ def _download_stable(storage: Storage, entry: Entry, workdir: Path, max_bytes: i
     return local
 
 
-def _outcome(state: State, path: str, sha256: str, validation) -> Outcome:
-    if validation.file_rejected or not validation.records:
+def _outcome(state: State, path: str, sha256: str, validation: Validation) -> Outcome:
+    if validation.outcome() is Outcome.REJECTED:
         return Outcome.REJECTED
     seen = state.file_seen(path)
-    if seen is None:
-        return Outcome.IMPORTED
+    if seen is None or seen[1] in (Outcome.REJECTED.value, Outcome.DEFERRED.value):
+        return Outcome.IMPORTED  # never taken in before, whatever its bytes
     return Outcome.UNCHANGED if seen[0] == sha256 else Outcome.UPDATED
 
 
@@ -282,7 +283,11 @@ def _merge_and_push(
             _count_workbook(report, book)
             return
         book.apply(plan)
-        journal_rows = book.add_journal(report.files, now)
+        # Artefacts (a partner merely opening a form leaves a ~$ file) and deferred files are
+        # journaled along with a push, but never cause one.
+        minor = (Outcome.IGNORED, Outcome.DEFERRED)
+        journal_rows = book.add_journal([f for f in report.files if f.outcome not in minor], now)
+        book.add_journal([f for f in report.files if f.outcome in minor], now)
         report.workbook_created = remote.data is None
         report.workbook_changed = report.workbook_created or not plan.is_empty or journal_rows > 0
         _count_workbook(report, book)
@@ -356,15 +361,26 @@ def _write_partner_reports(storage: Storage, space: Space, report: RunReport, wo
         if result.outcome is not Outcome.IGNORED:
             by_partner.setdefault(result.structure, []).append(_as_partner_sees_it(result))
     for structure, results in sorted(by_partner.items()):
-        name, content = partner_report(structure, results, now)
-        folder = space.returns(structure)
-        target = f"{folder}/{name}"
-        # The report carries its date: rewrite it only when what it says changed.
-        if not report_changed(_remote_bytes(storage, target, workdir), content):
-            continue
-        storage.make_folder(folder)
-        storage.upload(target, content)
-        report.reports_written.append(structure)
+        try:
+            if _write_partner_report(storage, space, structure, results, workdir, now):
+                report.reports_written.append(structure)
+        except AuthenticationError:
+            raise
+        except StorageError as exc:  # one partner's folder must not keep the others uninformed
+            report.warnings.append(f"Le compte rendu de « {structure} » n'a pas pu être écrit : {exc.message}")
+
+
+def _write_partner_report(storage: Storage, space: Space, structure: str, results: list[FileResult],
+                          workdir: Path, now: dt.datetime) -> bool:
+    name, content = partner_report(structure, results, now)
+    folder = space.returns(structure)
+    target = f"{folder}/{name}"
+    # The report carries its date: rewrite it only when what it says changed.
+    if not report_changed(_remote_bytes(storage, target, workdir), content):
+        return False
+    storage.make_folder(folder)
+    storage.upload(target, content)
+    return True
 
 
 def _as_partner_sees_it(result: FileResult) -> FileResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import datetime as dt
 from pathlib import Path
 
@@ -132,3 +133,54 @@ def test_a_push_that_would_drop_coordinator_features_is_refused_unless_accepted(
 
     report = sync(storage, settings, state, accept_feature_loss=True)
     assert report.pushed and report.situations == 2
+
+
+def test_an_editor_artefact_alone_does_not_touch_the_workbook(settings: Settings, tmp_path) -> None:
+    storage = MemoryStorage({"Dépôts/PJJ/fiche.csv": FORM})
+    state = State(tmp_path / "s.sqlite")
+    sync(storage, settings, state)
+    before = storage.stat("Tableau de suivi partagé.xlsx")
+    storage.upload("Dépôts/PJJ/~$fiche.xlsx", b"\x0bowner")  # the partner merely opened a form
+    report = sync(storage, settings, state)
+    assert not report.pushed and not report.workbook_changed
+    assert storage.stat("Tableau de suivi partagé.xlsx") == before
+    assert "Archives" not in {e.name for e in storage.list("")}  # no copy archived for nothing
+
+
+def test_a_file_rejected_once_then_read_with_the_same_bytes_is_imported(settings: Settings, tmp_path,
+                                                                        monkeypatch) -> None:
+    import openpyxl
+
+    from resana_sync.intake import unreadable_file
+    from resana_sync.intake.isolation import TOO_SLOW, IsolatedReader
+
+    storage = MemoryStorage({"Dépôts/PJJ/fiche.csv": FORM})
+    state = State(tmp_path / "s.sqlite")
+    real = IsolatedReader.check_file
+    monkeypatch.setattr(IsolatedReader, "check_file",
+                        lambda self, path, schema, *, display_name, **kw: unreadable_file(display_name, TOO_SLOW))
+    assert outcome_of(sync(storage, settings, state), "fiche.csv").outcome is Outcome.REJECTED
+    monkeypatch.setattr(IsolatedReader, "check_file", real)
+
+    report = sync(storage, settings, state)
+
+    assert outcome_of(report, "fiche.csv").outcome is Outcome.IMPORTED and report.situations == 1
+    journal = openpyxl.load_workbook(io.BytesIO(storage.read_bytes("Tableau de suivi partagé.xlsx").data))["Journal"]
+    assert [row[5] for row in journal.iter_rows(min_row=2, values_only=True)] == ["rejeté", "importé"]
+
+
+def test_a_partner_folder_refusing_its_report_does_not_block_the_others(settings: Settings, tmp_path) -> None:
+    from resana_sync.errors import RemoteFull
+
+    class FullForPJJ(MemoryStorage):
+        def upload(self, path, data, **kw):  # noqa: ANN001, ANN201
+            if path.startswith("Dépôts/PJJ/Retours/"):
+                raise RemoteFull("Plus de place sur le serveur.")
+            return super().upload(path, data, **kw)
+
+    storage = FullForPJJ({"Dépôts/PJJ/fiche.csv": FORM, "Dépôts/SIJ/fiche.csv": FORM.replace(b"ROBIN", b"MARCHAND")})
+    state = State(tmp_path / "s.sqlite")
+    report = sync(storage, settings, state)
+    assert report.pushed and report.reports_written == ["SIJ"]
+    assert any("PJJ" in w and "Plus de place" in w for w in report.warnings)
+    assert state.file_seen("Dépôts/PJJ/fiche.csv") is not None  # taken in: not re-imported next time

@@ -103,9 +103,9 @@ class SharedWorkbook:
                 imported_at=values.get("imported_at") if isinstance(values.get("imported_at"), dt.datetime) else None,
             )
 
-    def _journal_keys(self) -> Iterable[tuple[str, str]]:
+    def _journal_keys(self) -> Iterable[tuple[str, str, str]]:
         for _, values in self._sheets[JOURNAL].rows():
-            yield str(values.get("path") or ""), str(values.get("sha256") or "")
+            yield str(values.get("path") or ""), str(values.get("sha256") or ""), str(values.get("outcome") or "")
 
     def _metadata(self) -> Metadata:
         """The hidden sheet's content; unreadable, it is ignored (the local state takes over)."""
@@ -157,7 +157,9 @@ class SharedWorkbook:
                  len(plan.contribution_updates))
 
     def add_journal(self, results: list[FileResult], now: dt.datetime) -> int:
-        """One Journal row per file seen with a new (path, content hash); unchanged files add nothing.
+        """One Journal row per file seen with a new (path, content hash, outcome); unchanged files
+        add nothing. The outcome is in the key so that a file rejected once (a reader timeout)
+        and accepted later with the same bytes is journaled as imported.
 
         Returns the number of rows added (0: the Journal is as it was)."""
         journal = self._sheets[JOURNAL]
@@ -166,7 +168,7 @@ class SharedWorkbook:
         free = journal.free_rows()
         added = 0
         for result in results:
-            key = (result.path, result.sha256)
+            key = (result.path, result.sha256, result.outcome.value)
             if result.outcome is Outcome.UNCHANGED or key in seen:
                 continue
             seen.add(key)
