@@ -173,24 +173,25 @@ class _Intake:
         if intake.is_artefact(entry.name):
             return result
         limit = self.settings.max_file_bytes
+        too_large = (f"Fichier trop volumineux : une fiche fait au plus {limit // (1024 * 1024)} Mo. "
+                     "Vérifiez que c'est bien la fiche que vous vouliez déposer.")
         if entry.size is not None and entry.size > limit:
-            return _rejected(result, f"Fichier trop volumineux ({entry.size // 1024} Ko) : une fiche fait "
-                             f"au plus {limit // (1024 * 1024)} Mo. Déposez un fichier plus petit.")
+            return _rejected(result, too_large)
         try:
             local = _download_stable(self.storage, entry, self.workdir, limit)
+            result.sha256 = local.sha256
+            validation = self.reader.check_file(
+                local.local_path, self.schema, display_name=entry.name, structure=structure,
+                source_path=entry.path, sha256=local.sha256, today=self.now.date(), known_structures=self.partners,
+            )
         except AuthenticationError:
             raise
-        except TooLarge as exc:  # the listing gave no size: found out while downloading
-            return _rejected(result, exc.message)
+        except TooLarge:  # the listing gave no size: found out while downloading
+            return _rejected(result, too_large)
         except StorageError as exc:
             result.outcome = Outcome.DEFERRED
             result.message = f"Fichier non lu cette fois ({exc.message}) ; il sera repris à la prochaine synchronisation."
             return result
-        result.sha256 = local.sha256
-        validation = self.reader.check_file(
-            local.local_path, self.schema, display_name=entry.name, structure=structure,
-            source_path=entry.path, sha256=local.sha256, today=self.now.date(), known_structures=self.partners,
-        )
         result.records = list(validation.records)
         result.problems = list(validation.problems)
         result.rejected_rows = validation.rejected_rows

@@ -39,3 +39,17 @@ def test_a_reader_that_aborts_hangs_or_runs_out_of_memory_rejects_only_that_file
     for result, reason in ((aborted, CRASHED), (hung, TOO_SLOW), (hog, CRASHED)):
         assert result.file_rejected and not result.records
         assert [p.reason for p in result.problems] == [reason]
+
+
+def failing_machine(path, schema, *, display_name, **kwargs):  # noqa: ANN001, ANN201 - runs in the worker
+    raise OSError(28, "No space left on device")
+
+
+def test_a_machine_error_while_reading_defers_the_file_instead_of_blaming_the_partner() -> None:
+    import pytest
+
+    from resana_sync.errors import StorageError
+
+    with IsolatedReader(work=failing_machine) as reader:
+        with pytest.raises(StorageError, match="prochaine synchronisation"):
+            reader.check_file(FORM, SCHEMA, display_name="fiche AEMO.xls", **KW)

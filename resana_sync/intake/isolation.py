@@ -14,10 +14,12 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import resource
+import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+from ..errors import StorageError
 from ..validate import Validation
 from . import check_file, unreadable_file
 from .guards import DEFAULT_LIMITS
@@ -43,7 +45,10 @@ def _limit_memory(limit: int) -> None:
 
 
 def _serve(conn: Connection, memory_limit: int) -> None:
-    """The worker's loop: one job in, one answer out, until the parent hangs up."""
+    """The worker's loop: one job in, one answer out, until the parent hangs up.
+
+    The answer says whether the worker should be retired: a parse thread abandoned at its
+    deadline would otherwise keep eating this worker's memory and CPU under later files."""
     _limit_memory(memory_limit)
     while True:
         try:
@@ -51,9 +56,12 @@ def _serve(conn: Connection, memory_limit: int) -> None:
         except EOFError:
             return
         try:
-            conn.send(("ok", work(*args, **kwargs)))
+            answer: tuple[str, Any] = ("ok", work(*args, **kwargs))
         except MemoryError:
-            conn.send(("crashed", None))
+            answer = ("crashed", None)
+        except Exception as exc:  # noqa: BLE001 - the machine (disk, permissions), not the file
+            answer = ("failed", type(exc).__name__)
+        conn.send((*answer, threading.active_count() > 1))
 
 
 class IsolatedReader:
@@ -87,24 +95,30 @@ class IsolatedReader:
                 logger.warning("intake: a partner file took too long to read; its reader was stopped")
                 self.close()
                 return unreadable_file(display_name, TOO_SLOW)
-            status, validation = conn.recv()
+            status, validation, retire = conn.recv()
         except (EOFError, ConnectionError):
-            status = "crashed"
+            status, retire = "crashed", True
+        if retire:
+            self.close()
+        if status == "failed":
+            raise StorageError(
+                f"Le fichier n'a pas pu être lu sur cette machine ({validation}) ; il sera repris à la "
+                "prochaine synchronisation."
+            )
         if status == "crashed":
             logger.warning("intake: the reader stopped on a partner file (memory ceiling or crash); restarted")
-            self.close()
             return unreadable_file(display_name, CRASHED)
         return validation
 
     def _connection(self) -> Connection:
         if self._conn is None:
             parent, child = self._context.Pipe()
-            self._process = self._context.Process(
+            process = self._context.Process(
                 target=_serve, args=(child, self.memory_limit), name="resana-sync-intake", daemon=True
             )
-            self._process.start()
+            process.start()
             child.close()
-            self._conn = parent
+            self._process, self._conn = process, parent
         return self._conn
 
     def close(self) -> None:
