@@ -130,6 +130,7 @@ def test_a_workbook_open_in_an_editor_defers_the_push_to_the_next_run(samples_sp
             sync(settings, days=1)
         assert err.value.exit_code == 75
         assert (samples_space / WORKBOOK).read_bytes() == before
+        assert not (samples_space / "Archives").exists()  # nothing archived for a push that did not happen
         assert not (samples_space / "Dépôts" / "MDA" / "Retours").exists()
 
         injector.clear()

@@ -234,18 +234,20 @@ def publish_workbook(
     when the server kept a damaged copy (the next run's restore_from_archive repairs).
     """
     path = clean_path(path)
-    previous = _read_current(storage, path, expected_sha256)
-    if previous is not None and expected_etag is not None and previous.etag not in (None, expected_etag):
-        log.info("the workbook's ETag changed but its content did not; going on (the hash decides)")
     archive = None
-    if previous is not None:
-        storage.make_folder(archive_folder)
-        archive = _upload_new(storage, archive_name(path, archive_folder, now), previous.data)
-    with storage.exclusive(path) if previous is not None else contextlib.nullcontext():
-        # Archiving took a while: a coordinator who saved meanwhile is caught here, and
-        # the lock (where the server has one) keeps anyone from saving between this
-        # check and our write, which If-Match alone cannot do on every server.
+    with storage.exclusive(path) if storage.stat(path) is not None else contextlib.nullcontext():
+        # Under the lock (where the server has one) nobody saves between this check and our
+        # write, which If-Match alone cannot promise on every server. Taking it before the
+        # archive also means a workbook open in an editor leaves no needless archive behind.
         previous = _read_current(storage, path, expected_sha256)
+        if previous is not None and expected_etag is not None and previous.etag not in (None, expected_etag):
+            log.info("the workbook's ETag changed but its content did not; going on (the hash decides)")
+        if previous is not None:
+            storage.make_folder(archive_folder)
+            archive = _upload_new(storage, archive_name(path, archive_folder, now), previous.data)
+            # Checked again: an editor saving straight to the server's disk (not through
+            # WebDAV) ignores our lock, and archiving took a while.
+            previous = _read_current(storage, path, expected_sha256)
         etag, resent = _write_verified(storage, path, data, previous)
     # at least the archive just made is kept: it is the only copy of the previous version
     pruned = _prune(storage, path, archive_folder, max(1, keep_archives)) if archive else []
