@@ -15,7 +15,7 @@ import logging
 import os
 from pathlib import Path
 
-from ..errors import PreconditionFailed, RemoteLocked, RemoteNotFound, StorageError, UnsafePath
+from ..errors import InFlux, PreconditionFailed, RemoteLocked, RemoteNotFound, StorageError, UnsafePath
 from ._local_io import replace_atomically, write_whole
 from ._names import RawItem, SpellingAwareStorage
 from .base import Download, Entry, clean_path
@@ -112,6 +112,8 @@ class LocalFolderStorage(SpellingAwareStorage):
             return Entry(path, False, st.st_size, _file_etag(target), _modified(st))
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise InFlux("Fichier momentanément illisible dans le dossier synchronisé.", path=path) from exc
 
     def _download_at(self, path: str, dest: Path, max_bytes: int | None) -> Download:
         source = self._local(path)
@@ -127,6 +129,8 @@ class LocalFolderStorage(SpellingAwareStorage):
                 )
         except (FileNotFoundError, IsADirectoryError) as exc:
             raise RemoteNotFound("Fichier introuvable dans le dossier synchronisé.", path=path) from exc
+        except OSError as exc:  # locked by the sync client or an editor, or unreadable for now
+            raise InFlux("Fichier momentanément illisible dans le dossier synchronisé.", path=path) from exc
         # The ETag is the content hash, so it is exactly what we copied.
         return Download(path, dest, size, digest, digest)
 
@@ -155,7 +159,12 @@ class LocalFolderStorage(SpellingAwareStorage):
         return hashlib.sha256(data).hexdigest()
 
     def make_folder(self, folder: str) -> None:
-        self._local(folder).mkdir(parents=True, exist_ok=True)
+        try:
+            self._local(folder).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                "Impossible de créer un dossier dans le dossier synchronisé : vérifiez les droits.", path=folder
+            ) from exc
 
     def delete(self, path: str) -> None:
         path = clean_path(path)
@@ -163,3 +172,7 @@ class LocalFolderStorage(SpellingAwareStorage):
             self._local(path).unlink()
         except FileNotFoundError as exc:
             raise RemoteNotFound("Fichier introuvable dans le dossier synchronisé.", path=path) from exc
+        except OSError as exc:
+            raise StorageError(
+                "Impossible de supprimer une ancienne archive : vérifiez les droits sur le dossier.", path=path
+            ) from exc

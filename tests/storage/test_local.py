@@ -78,3 +78,32 @@ def test_names_that_could_not_be_addressed_safely_are_not_listed(tmp_path: Path)
     for name in ("a\\b.xlsx", "%2F..%2Fpasswd", "ok.csv"):
         (tmp_path / name).write_bytes(b"x")
     assert [e.name for e in LocalFolderStorage(tmp_path).list("")] == ["ok.csv"]
+
+
+def test_os_errors_become_storage_errors_never_raw_exceptions(tmp_path, monkeypatch) -> None:
+    """A file the sync client holds, or a folder without rights, must end the file's or the
+    run's story with a clear message, not an unexpected error."""
+    import pathlib
+
+    import pytest
+
+    from resana_sync.errors import InFlux, StorageError
+    from resana_sync.storage.local import LocalFolderStorage
+
+    (tmp_path / "Archives").mkdir()
+    (tmp_path / "Archives" / "a.xlsx").write_bytes(b"x")
+    (tmp_path / "f.csv").write_bytes(b"x")
+    storage = LocalFolderStorage(tmp_path)
+
+    def refuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(pathlib.Path, "open", refuse)
+    with pytest.raises(InFlux):
+        storage.download("f.csv", tmp_path / "copy")
+    monkeypatch.setattr(pathlib.Path, "unlink", refuse)
+    with pytest.raises(StorageError):
+        storage.delete("Archives/a.xlsx")
+    monkeypatch.setattr(pathlib.Path, "mkdir", refuse)
+    with pytest.raises(StorageError):
+        storage.make_folder("Modèles")
