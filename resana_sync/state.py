@@ -13,20 +13,21 @@ absorbs without duplicates (contributions are keyed, the Journal dedups on hashe
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import StateError
 from .records import Outcome
 from .workbook.cells import decode_values, encode_values
-from .workbook.model import WorkbookSnapshot
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -36,9 +37,24 @@ CREATE TABLE IF NOT EXISTS pushed (
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, trigger TEXT NOT NULL, started_at TEXT NOT NULL,
     finished_at TEXT, ok INTEGER, summary TEXT);
-CREATE TABLE IF NOT EXISTS workbook (
-    id INTEGER PRIMARY KEY CHECK (id = 1), sha256 TEXT NOT NULL, etag TEXT, saved_at TEXT NOT NULL);
 """
+
+
+def _translated(method: Callable[..., T]) -> Callable[..., T]:
+    """sqlite and decoding errors become one StateError saying what to do."""
+
+    @functools.wraps(method)
+    def wrapper(self: State, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.Error, ValueError, OSError) as exc:
+            raise StateError(
+                f"L'état local ({self.path}) ne peut pas être lu ou écrit ({type(exc).__name__}). "
+                "Vérifiez l'espace disque et les droits du dossier ; si le fichier est abîmé, déplacez-le : "
+                "le tableau de suivi garde ce qu'il faut pour repartir."
+            ) from exc
+
+    return wrapper
 
 
 class State:
@@ -68,6 +84,7 @@ class State:
 
     # --- files seen ---------------------------------------------------------------------
 
+    @_translated
     def file_seen(self, path: str) -> tuple[str, Outcome | str] | None:
         row = self._db.execute("SELECT sha256, outcome FROM files WHERE path = ?", (path,)).fetchone()
         if row is None:
@@ -77,6 +94,7 @@ class State:
         except ValueError:
             return row[0], row[1]
 
+    @_translated
     def record_file(self, path: str, sha256: str, outcome: Outcome | str, seen_at: dt.datetime) -> None:
         value = outcome.value if isinstance(outcome, Outcome) else str(outcome)
         with self._db:
@@ -89,10 +107,12 @@ class State:
 
     # --- derived cells last pushed ------------------------------------------------------
 
+    @_translated
     def pushed(self) -> dict[str, dict[str, Any]]:
         rows = self._db.execute("SELECT situation_id, cells FROM pushed").fetchall()
         return {sid: decode_values(text) for sid, text in rows}
 
+    @_translated
     def save_pushed(self, mapping: Mapping[str, Mapping[str, Any]]) -> None:
         """Replace the whole base with ``mapping`` (typically ``Plan.pushed_after``)."""
         with self._db:
@@ -103,18 +123,16 @@ class State:
             )
         log.info("state: pushed cells saved for %d situation(s)", len(mapping))
 
-    def rebuild_from(self, snapshot: WorkbookSnapshot) -> None:
-        """Restore the three-way base from the workbook's hidden metadata, after a loss."""
-        self.save_pushed(snapshot.metadata.pushed)
-
     # --- runs ---------------------------------------------------------------------------
 
+    @_translated
     def start_run(self, trigger: str, now: dt.datetime | None = None) -> int:
         started = (now or dt.datetime.now(dt.timezone.utc)).isoformat()
         with self._db:
             cursor = self._db.execute("INSERT INTO runs (trigger, started_at) VALUES (?, ?)", (trigger, started))
         return int(cursor.lastrowid)
 
+    @_translated
     def finish_run(self, run_id: int, ok: bool, summary: dict[str, Any], now: dt.datetime | None = None) -> None:
         finished = (now or dt.datetime.now(dt.timezone.utc)).isoformat()
         with self._db:
@@ -123,21 +141,7 @@ class State:
                 (finished, int(ok), json.dumps(summary, ensure_ascii=False, default=str), run_id),
             )
 
+    @_translated
     def last_success(self) -> dt.datetime | None:
         row = self._db.execute("SELECT MAX(finished_at) FROM runs WHERE ok = 1").fetchone()
         return dt.datetime.fromisoformat(row[0]) if row and row[0] else None
-
-    # --- remote workbook version --------------------------------------------------------
-
-    def workbook_version(self) -> tuple[str, str | None] | None:
-        row = self._db.execute("SELECT sha256, etag FROM workbook WHERE id = 1").fetchone()
-        return (row[0], row[1]) if row else None
-
-    def save_workbook_version(self, sha256: str, etag: str | None) -> None:
-        with self._db:
-            self._db.execute(
-                "INSERT INTO workbook (id, sha256, etag, saved_at) VALUES (1, ?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET sha256 = excluded.sha256, etag = excluded.etag, "
-                "saved_at = excluded.saved_at",
-                (sha256, etag, dt.datetime.now(dt.timezone.utc).isoformat()),
-            )

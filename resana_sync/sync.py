@@ -297,7 +297,7 @@ def _merge_and_push(
         _refuse_feature_loss(book, settings)
         new_bytes = book.to_bytes()
         try:
-            published = publish_workbook(
+            publish_workbook(
                 storage, path, new_bytes,
                 expected_sha256=remote.sha256, expected_etag=remote.etag,
                 archive_folder=settings.space.archives, keep_archives=settings.keep_archives, now=now,
@@ -314,7 +314,6 @@ def _merge_and_push(
             )
             return
         state.save_pushed(plan.pushed_after)
-        state.save_workbook_version(published.sha256, published.etag)
         report.pushed = True
         return
     report.conflict_copy = save_conflict_copy(storage, path, new_bytes, now=now)

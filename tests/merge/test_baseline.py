@@ -70,11 +70,6 @@ def test_state_round_trip(tmp_path: Path, schema):
         assert state.last_success() is None
         state.finish_run(run, True, {"situations": 1})
         assert state.last_success() is not None
-        state.save_workbook_version("b" * 64, "etag1")
-        assert state.workbook_version() == ("b" * 64, "etag1")
-    with State(tmp_path / "lost.sqlite") as fresh:
-        fresh.rebuild_from(reopen(book, schema).snapshot())
-        assert fresh.pushed() == plan.pushed_after
 
 
 def test_journal_one_row_per_new_file_version_and_none_for_unchanged(schema):
@@ -99,3 +94,14 @@ def test_a_damaged_state_file_is_a_clear_error(tmp_path: Path):
     damaged.write_bytes(b"ceci n'est pas une base" * 100)
     with pytest.raises(StateError, match="état local"):
         State(damaged)
+
+
+def test_a_state_that_breaks_after_opening_is_a_clear_error(tmp_path: Path):
+    import pytest
+
+    from resana_sync.errors import StateError
+
+    state = State(tmp_path / "state.sqlite")
+    state._db.execute("DROP TABLE files")  # a damaged or foreign file
+    with pytest.raises(StateError, match="ne peut pas être lu ou écrit"):
+        state.file_seen("Dépôts/PJJ/x.csv")
