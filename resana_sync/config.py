@@ -7,13 +7,16 @@ from a file readable by its owner only.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import stat
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .space import Space
@@ -187,7 +190,7 @@ def _build(values: dict[str, Any], base: Path, environ: Mapping[str, str], probl
     settings = Settings(
         remote=remote,
         space=space,
-        partners=tuple(partners),
+        partners=tuple(unicodedata.normalize("NFC", p.strip()) for p in partners),
         state_dir=_resolve(state_dir, base),
         keep_archives=_integer(values, "space.keep_archives", 30, 1, problems),
         accept_feature_loss=_boolean(values, "workbook.accept_feature_loss", False, problems),
@@ -239,7 +242,13 @@ def _build_remote(values: dict[str, Any], base: Path, environ: Mapping[str, str]
         if not url:
             problems.append("[remote] url : l'adresse WebDAV de l'espace est obligatoire")
         elif not str(url).startswith(("https://", "http://")):
-            problems.append(f"[remote] url : « {url} » n'est pas une adresse http(s)")
+            problems.append("[remote] url : une adresse https:// est attendue")
+        elif urlsplit(str(url)).username or urlsplit(str(url)).password:
+            problems.append(
+                "[remote] url : ne mettez pas d'identifiants dans l'adresse ; utilisez "
+                f"{ENV_PREFIX}USER et {ENV_PREFIX}PASSWORD"
+            )
+            url = None
         elif str(url).startswith("http://") and not _is_loopback(str(url)):
             problems.append("[remote] url : refus d'envoyer des identifiants en clair (http://) ; utilisez https://")
     if kind == "local":
@@ -289,8 +298,13 @@ def _resolve(path: Path, base: Path) -> Path:
 
 
 def _is_loopback(url: str) -> bool:
-    host = url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
-    return host.split(":")[0] in ("127.0.0.1", "localhost", "[::1]")
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _text(values: dict[str, Any], key: str, default: str, problems: list[str]) -> str:

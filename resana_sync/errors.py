@@ -7,6 +7,7 @@ they occur (storage, intake, workbook) with ``raise ... from exc``.
 
     ResanaError
     ├── ConfigError                  bad or missing settings (lists every problem)
+    ├── UsageError                   a command given something it cannot use (a missing file)
     ├── StorageError                 the remote or the local folder misbehaved
     │   ├── AuthenticationError      401/403, or a redirect to a login page: stop at once
     │   ├── RemoteNotFound           404
@@ -51,6 +52,10 @@ class ConfigError(ResanaError):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"La configuration n'est pas valide :\n{lines}")
+
+
+class UsageError(ResanaError):
+    exit_code = 2
 
 
 class StorageError(ResanaError):

@@ -15,11 +15,12 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from filelock import FileLock, Timeout
 
 from .config import RemoteSettings, Settings
-from .errors import ResanaError, SyncAlreadyRunning
+from .errors import ResanaError, StateError, SyncAlreadyRunning, UsageError
 from .records import FileResult, Outcome
 from .schema import load_schema
 from .state import State
@@ -61,15 +62,21 @@ def run_lock(state_dir: Path, trigger: str) -> Iterator[None]:
     lock = FileLock(str(state_dir / LOCK_FILE), blocking=False)
     holder = state_dir / HOLDER_FILE
     try:
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         lock.acquire()
     except Timeout:
         raise SyncAlreadyRunning(
             f"Une synchronisation est déjà en cours ({_describe_holder(holder)}). "
             "Attendez qu'elle se termine, puis relancez."
         ) from None
+    except OSError as exc:
+        raise StateError(
+            f"Le dossier de l'état local ({state_dir}) ne peut pas être utilisé ({exc.strerror}). "
+            "Vérifiez ses droits, ou choisissez-en un autre avec --state-dir."
+        ) from exc
     try:
         holder.write_text(json.dumps({"pid": os.getpid(), "trigger": trigger,
-                                      "started": dt.datetime.now().isoformat(timespec="seconds")}))
+                                      "started": dt.datetime.now().astimezone().isoformat(timespec="seconds")}))
         yield
     finally:
         holder.unlink(missing_ok=True)
@@ -79,7 +86,7 @@ def run_lock(state_dir: Path, trigger: str) -> Iterator[None]:
 def _describe_holder(holder: Path) -> str:
     try:
         info = json.loads(holder.read_text())
-        started = dt.datetime.fromisoformat(info["started"])
+        started = dt.datetime.fromisoformat(info["started"]).astimezone()
         return f"lancée à {started:%H:%M} ({info['trigger']}, processus {info['pid']})"
     except (OSError, ValueError, KeyError):
         return "par un autre processus"
@@ -90,7 +97,6 @@ def run_once(settings: Settings, *, dry_run: bool = False, trigger: str = "manue
     schema = load_schema(settings.schema_path)
     if dry_run:
         return _dry_run(settings, schema, now)
-    settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with run_lock(settings.state_dir, trigger):
         state = State(settings.state_dir / STATE_FILE)
         storage = open_storage(settings.remote)
@@ -138,7 +144,7 @@ def validate_files(paths: list[Path], *, structure: str, today: dt.date) -> list
 
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
-        raise ResanaError(f"Fichier introuvable : {', '.join(missing)}. Vérifiez le chemin.")
+        raise UsageError(f"Fichier introuvable : {', '.join(missing)}. Vérifiez le chemin.")
     schema = load_schema()
     results = []
     with IsolatedReader() as reader:
@@ -194,6 +200,8 @@ def status_lines(settings: Settings) -> list[str]:
     if not path.exists():
         return [f"Aucune synchronisation enregistrée (état local : {settings.state_dir})."]
     last = last_success(settings)
+    if last is not None:
+        last = last.astimezone(ZoneInfo(settings.timezone))
     return [
         f"État local : {path}",
         f"Dernière synchronisation réussie : {last:%d/%m/%Y %H:%M}" if last else "Aucune synchronisation réussie.",

@@ -108,5 +108,5 @@ def test_console_script_is_installed() -> None:
 
 def test_validate_a_missing_file_says_so(capsys) -> None:
     code, out, err = run_cli("validate", "absent.xlsx", capsys=capsys)
-    assert code == 1
+    assert code == 2
     assert err == "Erreur : Fichier introuvable : absent.xlsx. Vérifiez le chemin.\n"

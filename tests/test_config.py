@@ -45,7 +45,7 @@ x = 1
     with pytest.raises(ConfigError) as err:
         load_settings(path, environ={})
     problems = err.value.problems
-    assert any("ftp://example" in p for p in problems)
+    assert any("https:// est attendue" in p for p in problems)
     assert any("retries" in p for p in problems)
     assert any("colour" in p for p in problems)
     assert any("keep_archives" in p for p in problems)
@@ -111,3 +111,20 @@ def test_no_remote_at_all_says_how_to_give_one() -> None:
 def test_state_dir_defaults_to_xdg_state_home(tmp_path: Path) -> None:
     env = {"RESANA_SYNC_LOCAL": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "xdg")}
     assert load_settings(environ=env).state_dir == tmp_path / "xdg" / "resana-sync"
+
+
+def test_credentials_inside_the_url_are_refused_and_never_echoed() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(environ={"RESANA_SYNC_URL": "https://coord:hunter2@resana.example/dav"})
+    assert "hunter2" not in str(err.value)
+    assert "RESANA_SYNC_PASSWORD" in str(err.value)
+
+
+@pytest.mark.parametrize("url", ["http://[::1]:8080/", "http://127.0.0.2/", "http://localhost:9/"])
+def test_loopback_addresses_may_use_plain_http(url: str) -> None:
+    assert load_settings(environ={"RESANA_SYNC_URL": url}).remote.kind == "webdav"
+
+
+def test_configured_partner_names_are_compared_in_nfc(tmp_path: Path) -> None:
+    path = write(tmp_path, f'[remote]\ntype = "local"\npath = "{tmp_path}"\n[partners]\nfolders = ["Colle\u0300ge"]\n')
+    assert load_settings(path, environ={}).partners == ("Collège",)
