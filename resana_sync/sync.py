@@ -43,6 +43,8 @@ from .workbook import SharedWorkbook
 
 log = logging.getLogger(__name__)
 
+MAX_NESTING = 3  # sub-folder levels looked into, to tell partners their files there are not read
+
 
 @dataclass
 class RunReport:
@@ -103,7 +105,7 @@ def run_sync(
     guarded = GuardedStorage(storage, space)
     with tempfile.TemporaryDirectory(prefix="resana-sync-") as tmp:
         workdir = Path(tmp)
-        report.files = collect_forms(guarded, settings, schema, state, workdir, now)
+        report.files = collect_forms(guarded, settings, schema, state, workdir, now, report.warnings)
         records = [r for f in report.files for r in f.records]
         _merge_and_push(guarded, settings, schema, state, records, report, workdir, now)
         # Partners are told (and files recorded as taken) only once the workbook holds
@@ -124,7 +126,13 @@ def run_sync(
 
 def discover_partners(storage: Storage, space: Space, configured: tuple[str, ...]) -> list[str]:
     """Partner structures: the configured folder names, else every folder under the inbox root."""
-    entries = storage.list(space.inbox_root)
+    try:
+        entries = storage.list(space.inbox_root)
+    except RemoteNotFound as exc:
+        raise RemoteNotFound(
+            f"Le dossier « {space.inbox_root} » est introuvable dans l'espace : vérifiez l'adresse de "
+            "l'espace (--webdav, --local ou [remote]) et le nom du dossier ([space] depots)."
+        ) from exc
     folders = sorted(e.name for e in entries if e.is_dir)
     if not configured:
         return folders
@@ -141,16 +149,24 @@ def collect_forms(
     state: State,
     workdir: Path,
     now: dt.datetime,
+    warnings: list[str],
 ) -> list[FileResult]:
-    partners = discover_partners(storage, settings.space, settings.partners)
+    space = settings.space
+    partners = discover_partners(storage, space, settings.partners)
+    loose = [e for e in storage.list(space.inbox_root) if not e.is_dir and not intake.is_artefact(e.name)]
+    if loose:
+        warnings.append(f"{len(loose)} fichier(s) posé(s) directement dans « {space.inbox_root} » ne sont pas lus : "
+                        "chaque fiche doit être dans le dossier de sa structure.")
+    results: list[FileResult] = []
     with IsolatedReader() as reader:
         intake_run = _Intake(storage, reader, settings, schema, state, partners, workdir, now)
-        results = [
-            intake_run.take(structure, entry)
-            for structure in partners
-            for entry in sorted(storage.list(settings.space.inbox(structure)), key=lambda e: e.path)
-            if not entry.is_dir
-        ]
+        for structure in partners:
+            try:
+                results.extend(intake_run.take_folder(structure))
+            except AuthenticationError:
+                raise
+            except StorageError as exc:  # one unreadable folder must not stop the others
+                warnings.append(f"Le dossier de dépôt « {structure} » n'a pas pu être lu : {exc.message}")
     log.info("%d fichiers vus dans %d dossiers de dépôt", len(results), len({r.structure for r in results}))
     return results
 
@@ -167,6 +183,30 @@ class _Intake:
     partners: list[str]
     workdir: Path
     now: dt.datetime
+
+    def take_folder(self, structure: str) -> list[FileResult]:
+        inbox = self.settings.space.inbox(structure)
+        results = []
+        for entry in sorted(self.storage.list(inbox), key=lambda e: e.path):
+            if not entry.is_dir:
+                results.append(self.take(structure, entry))
+            elif not self.settings.space.is_returns_folder(entry.path):
+                results.extend(self._nested(structure, entry.path, depth=1))
+        return results
+
+    def _nested(self, structure: str, folder: str, depth: int) -> list[FileResult]:
+        """Files in sub-folders are not read, but their partner is told so."""
+        results = []
+        for entry in sorted(self.storage.list(folder), key=lambda e: e.path):
+            if entry.is_dir and depth < MAX_NESTING:
+                results.extend(self._nested(structure, entry.path, depth + 1))
+            elif not entry.is_dir:
+                result = FileResult(structure=structure, path=entry.path, outcome=Outcome.IGNORED, seen_at=self.now)
+                if not intake.is_artefact(entry.name):
+                    _rejected(result, "Fichier placé dans un sous-dossier : il n'est pas lu. Déposez-le directement "
+                                      "dans le dossier de votre structure.")
+                results.append(result)
+        return results
 
     def take(self, structure: str, entry: Entry) -> FileResult:
         result = FileResult(structure=structure, path=entry.path, outcome=Outcome.IGNORED, seen_at=self.now)
@@ -233,9 +273,10 @@ def _outcome(state: State, path: str, sha256: str, validation: Validation) -> Ou
 
 
 def _rejected(result: FileResult, message: str) -> FileResult:
+    """A whole file refused before reading it (too large, misplaced)."""
     result.outcome = Outcome.REJECTED
     result.message = message
-    result.problems = [Problem(Severity.ERROR, message, file=result.name, code="file-too-large")]
+    result.problems = [Problem(Severity.ERROR, message, file=result.name, reason=message, code="file-refused")]
     return result
 
 

@@ -184,3 +184,28 @@ def test_a_partner_folder_refusing_its_report_does_not_block_the_others(settings
     assert report.pushed and report.reports_written == ["SIJ"]
     assert any("PJJ" in w and "Plus de place" in w for w in report.warnings)
     assert state.file_seen("Dépôts/PJJ/fiche.csv") is not None  # taken in: not re-imported next time
+
+
+def test_files_out_of_place_are_told_and_odd_folders_do_not_stop_the_run(settings: Settings, tmp_path) -> None:
+    class OneFolderUnreadable(MemoryStorage):
+        def list(self, folder):  # noqa: ANN001, ANN201
+            if folder == "Dépôts/Cassé":
+                from resana_sync.errors import StorageError
+                raise StorageError("Dossier illisible.")
+            return super().list(folder)
+
+    storage = OneFolderUnreadable({
+        "Dépôts/Maison 100%25/fiche%20encodée.csv": FORM,
+        "Dépôts/CMPA/Ancien 2024/vieille fiche.csv": FORM,
+        "Dépôts/CMPA/Ancien 2024/~$vieille fiche.xlsx": b"x",
+        "Dépôts/fiche à la racine.csv": FORM,
+        "Dépôts/Cassé/fiche.csv": FORM,
+    })
+    report = sync(storage, settings, State(tmp_path / "s.sqlite"))
+    assert outcome_of(report, "fiche%20encodée.csv").outcome is Outcome.IMPORTED
+    old = outcome_of(report, "vieille fiche.csv")
+    assert old.outcome is Outcome.REJECTED and "sous-dossier" in old.message
+    assert outcome_of(report, "~$vieille fiche.xlsx").outcome is Outcome.IGNORED
+    assert any("directement dans « Dépôts »" in w for w in report.warnings)
+    assert any("« Cassé » n'a pas pu être lu" in w for w in report.warnings)
+    assert report.situations == 1

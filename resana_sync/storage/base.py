@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import posixpath
+import re
 import tempfile
 import unicodedata
 from abc import ABC, abstractmethod
@@ -142,8 +143,9 @@ def clean_path(path: str) -> str:
     """Validate and normalise a relative path; refuse anything that could escape the space."""
     if "\x00" in path or "\\" in path:
         raise UnsafePath(f"Nom de fichier refusé (caractère interdit) : {path!r}.")
-    decoded = unquote(path)
-    if decoded != path and ("/" in decoded.replace(path, "") or "%2f" in path.lower()):
+    # Names are plain text, never URL-encoded: '%20' in a name is three characters and is
+    # fine. Only what a careless decoder could turn into a path separator is refused.
+    if re.search(r"%(2f|5c)", path, re.IGNORECASE) or ".." in unquote(path).split("/"):
         raise UnsafePath(f"Nom de fichier refusé (barre oblique encodée) : {path!r}.")
     if path.startswith("/"):
         raise UnsafePath(f"Chemin absolu refusé : {path!r}.")
