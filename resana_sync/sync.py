@@ -27,6 +27,7 @@ from .errors import (
     StorageError,
     SyncIncomplete,
     TooLarge,
+    WorkbookError,
 )
 from .intake.isolation import IsolatedReader
 from .validate import Validation
@@ -37,7 +38,7 @@ from .schema import FormSchema
 from .space import GuardedStorage, Space
 from .state import State
 from .storage.base import Entry, Storage
-from .storage.publish import publish_workbook, restore_from_archive, save_conflict_copy
+from .storage.publish import latest_valid_archive, publish_workbook, restore_from_archive, save_conflict_copy
 from .template import build_template
 from .workbook import SharedWorkbook
 
@@ -307,12 +308,7 @@ def _merge_and_push(
 ) -> None:
     path = settings.space.workbook
     if not report.dry_run:
-        report.restored_from = restore_from_archive(storage, path, archive_folder=settings.space.archives)
-        if report.restored_from:
-            report.warnings.append(
-                "Le tableau partagé sur le serveur était incomplet (envoi interrompu) : la dernière copie "
-                f"complète ({report.restored_from}) a été remise en place avant la fusion."
-            )
+        _recover_workbook(storage, settings, state, report)
     for attempt in range(1, settings.push_attempts + 1):
         remote = _read_workbook(storage, path, workdir)
         book = SharedWorkbook.open(remote.data, schema)
@@ -361,6 +357,36 @@ def _merge_and_push(
     report.warnings.append(
         "Le tableau partagé a été modifié pendant chaque tentative de fusion : la version fusionnée "
         f"a été enregistrée à côté, sous « {report.conflict_copy} ». Fermez le tableau puis relancez."
+    )
+
+
+def _recover_workbook(storage: Storage, settings: Settings, state: State, report: RunReport) -> None:
+    """Put back the latest whole archive when the workbook is damaged, or gone although this
+    connector pushed it before: rebuilding it from the forms alone would lose every hand
+    edit and could give a known young person's id to someone else."""
+    path, archives = settings.space.workbook, settings.space.archives
+    report.restored_from = restore_from_archive(storage, path, archive_folder=archives)
+    if report.restored_from:
+        report.warnings.append(
+            "Le tableau partagé était illisible (envoi interrompu ou fichier remplacé) : la dernière copie "
+            f"complète ({report.restored_from}) a été remise en place avant la fusion."
+        )
+        return
+    if storage.stat(path) is not None or not state.pushed():
+        return
+    archive = latest_valid_archive(storage, path, archives)
+    if archive is None:
+        raise WorkbookError(
+            f"Le tableau partagé « {path} » a disparu de l'espace et aucune copie n'est dans « {archives} ». "
+            "Remettez-le en place (corbeille ou versions de RESANA) puis relancez. Pour repartir d'un tableau "
+            f"neuf, déplacez d'abord l'état local ({settings.state_dir})."
+        )
+    storage.upload(path, archive.data, if_none_match=True)
+    report.restored_from = archive.path
+    report.warnings.append(
+        f"Le tableau partagé avait disparu de l'espace : la dernière copie ({archive.path}) a été remise en "
+        "place avant la fusion. Les modifications faites après cette copie sont perdues si le tableau "
+        "n'est pas retrouvé dans la corbeille de RESANA."
     )
 
 

@@ -209,3 +209,35 @@ def test_files_out_of_place_are_told_and_odd_folders_do_not_stop_the_run(setting
     assert any("directement dans « Dépôts »" in w for w in report.warnings)
     assert any("« Cassé » n'a pas pu être lu" in w for w in report.warnings)
     assert report.situations == 1
+
+
+def test_a_deleted_workbook_comes_back_from_its_archive_with_its_ids_and_hand_work(settings: Settings,
+                                                                                  tmp_path) -> None:
+    from resana_sync.errors import WorkbookError
+    from resana_sync.storage.memory import MemoryStorage as Memory
+    from tests.merge.helpers import edit, set_cell, suivi_by_id
+
+    workbook = "Tableau de suivi partagé.xlsx"
+    storage = Memory({"Dépôts/PJJ/x.csv": FORM})
+    state = State(tmp_path / "s.sqlite")
+    sync(storage, settings, state)
+    storage.upload(workbook, edit(storage.read_bytes(workbook).data,
+                                  set_cell("Suivi", "2025-001", "Préconisations / décisions", "Placement décidé")))
+    storage.make_folder("Dépôts/AEMO")
+    storage.upload("Dépôts/AEMO/y.csv", FORM.replace(b"ROBIN", b"MARCHAND"))
+    sync(storage, settings, state)  # archives the version holding the decision
+    storage.delete(workbook)
+
+    report = sync(storage, settings, state)
+
+    assert report.restored_from and "disparu" in report.warnings[0]
+    rows = suivi_by_id(storage.read_bytes(workbook).data)
+    assert rows["2025-001"]["Préconisations / décisions"] == "Placement décidé"
+    assert {r["Nom"] for r in rows.values()} == {"ROBIN", "MARCHAND"}
+
+    bare = Memory({"Dépôts/PJJ/x.csv": FORM})
+    bare_state = State(tmp_path / "bare.sqlite")
+    sync(bare, settings, bare_state)
+    bare.delete(workbook)  # gone, and never archived
+    with pytest.raises(WorkbookError, match="a disparu"):
+        sync(bare, settings, bare_state)
