@@ -241,3 +241,25 @@ def test_a_deleted_workbook_comes_back_from_its_archive_with_its_ids_and_hand_wo
     bare.delete(workbook)  # gone, and never archived
     with pytest.raises(WorkbookError, match="a disparu"):
         sync(bare, settings, bare_state)
+
+
+@pytest.mark.parametrize("lock_name", [".~lock.Tableau de suivi partagé.xlsx#", "~$Tableau de suivi partagé.xlsx"])
+def test_a_workbook_open_in_an_office_suite_on_a_synced_folder_is_not_overwritten(lock_name, tmp_path) -> None:
+    from resana_sync.errors import RemoteLocked
+    from resana_sync.runner import run_once
+
+    space = tmp_path / "espace"
+    (space / "Dépôts" / "PJJ").mkdir(parents=True)
+    (space / "Dépôts" / "PJJ" / "x.csv").write_bytes(FORM)
+    local = Settings(remote=RemoteSettings(kind="local", path=space), state_dir=tmp_path / "state")
+    run_once(local, now=NOW)
+    before = (space / "Tableau de suivi partagé.xlsx").read_bytes()
+    (space / lock_name).write_bytes(b"coordination")
+    (space / "Dépôts" / "PJJ" / "y.csv").write_bytes(FORM.replace(b"ROBIN", b"MARCHAND"))
+
+    with pytest.raises(RemoteLocked, match="ouvert dans un éditeur|ouvert dans un tableur"):
+        run_once(local, now=NOW)
+    assert (space / "Tableau de suivi partagé.xlsx").read_bytes() == before
+
+    (space / lock_name).unlink()
+    assert run_once(local, now=NOW).situations == 2

@@ -8,11 +8,14 @@ caller's read-back verification (publish) covers that window.
 
 from __future__ import annotations
 
+import contextlib
+
 import datetime as dt
 import fnmatch
 import hashlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import InFlux, PreconditionFailed, RemoteLocked, RemoteNotFound, StorageError, UnsafePath
@@ -157,6 +160,21 @@ class LocalFolderStorage(SpellingAwareStorage):
                 "Impossible d'écrire dans le dossier synchronisé : vérifiez l'espace disque et les droits.", path=path
             ) from exc
         return hashlib.sha256(data).hexdigest()
+
+    @contextlib.contextmanager
+    def exclusive(self, path: str) -> Iterator[None]:
+        """No lock on a plain folder, but an office suite that has the file open leaves its
+        lock file beside it (LibreOffice ``.~lock.NAME#``, Excel ``~$NAME``): writing then
+        would overwrite what the person is editing, so the write waits for the next run."""
+        target = self._local(clean_path(path))
+        owners = (f".~lock.{target.name}#", f"~${target.name}", f"~${target.name[2:]}")
+        if any((target.parent / owner).exists() for owner in owners):
+            raise RemoteLocked(
+                "Le tableau est ouvert dans un tableur (fichier de verrou présent) : il n'a pas été modifié. "
+                "Les fiches seront fusionnées à la prochaine synchronisation, une fois le tableau fermé.",
+                path=path,
+            )
+        yield
 
     def make_folder(self, folder: str) -> None:
         try:
