@@ -74,16 +74,29 @@ def write_whole(
     return size, digest.hexdigest()
 
 
+def _mode_for(target: Path) -> int:
+    """The replaced file's permissions, or the usual ones for a new file: a temp file is
+    private (0600), and a folder shared with a group must stay readable by it."""
+    try:
+        return target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def replace_atomically(target: Path, data: bytes) -> None:
     """Write ``data`` at ``target`` so that readers see the old file or the new one, never half.
 
     fsync before the rename (the data is on disk when the name points to it) and on the
     folder after it (the rename itself survives a power cut).
     """
+    mode = _mode_for(target)
     with _temp_beside(target) as (temp, handle):
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
+        os.chmod(temp, mode)
         os.replace(temp, target)
     folder_fd = os.open(target.parent, os.O_RDONLY)
     try:

@@ -107,3 +107,21 @@ def test_os_errors_become_storage_errors_never_raw_exceptions(tmp_path, monkeypa
     monkeypatch.setattr(pathlib.Path, "mkdir", refuse)
     with pytest.raises(StorageError):
         storage.make_folder("Modèles")
+
+
+def test_writes_keep_the_permissions_of_a_group_shared_folder(tmp_path) -> None:
+    import os
+
+    from resana_sync.storage.local import LocalFolderStorage
+
+    storage = LocalFolderStorage(tmp_path)
+    (tmp_path / "shared.xlsx").write_bytes(b"old")
+    (tmp_path / "shared.xlsx").chmod(0o664)
+    storage.upload("shared.xlsx", b"new")
+    assert (tmp_path / "shared.xlsx").stat().st_mode & 0o777 == 0o664
+    previous = os.umask(0o002)
+    try:
+        storage.upload("fresh.xlsx", b"new")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "fresh.xlsx").stat().st_mode & 0o777 == 0o664
