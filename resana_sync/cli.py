@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .errors import ResanaError
+from .errors import ResanaError, UsageError
 
 EXIT_OK = 0
 EXIT_REJECTED_ROWS = 1
@@ -50,12 +50,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNEXPECTED
 
 
+class FrenchParser(argparse.ArgumentParser):
+    """argparse speaks English; the people running this read French."""
+
+    _PHRASES = (
+        ("unrecognized arguments", "arguments inconnus"),
+        ("the following arguments are required", "arguments obligatoires manquants"),
+        ("invalid choice", "choix inconnu"),
+        ("choose from", "possibles"),
+        ("expected one argument", "une valeur est attendue"),
+        ("not allowed with argument", "incompatible avec"),
+        ("argument ", "option "),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        kwargs.setdefault("add_help", False)
+        super().__init__(*args, **kwargs)
+        self._positionals.title = "arguments"
+        self._optionals.title = "options"
+        if not any(a.dest == "help" for a in self._actions) and kwargs.get("prog") != "_parent":
+            self.add_argument("-h", "--help", action="help", help="afficher cette aide")
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        for english, french in self._PHRASES:
+            message = message.replace(english, french)
+        self.print_usage(sys.stderr)
+        self.exit(2, f"Erreur : {message}. Voir « resana-sync --help ».\n")
+
+    def format_usage(self) -> str:
+        return super().format_usage().replace("usage:", "utilisation :", 1)
+
+    def format_help(self) -> str:
+        return super().format_help().replace("usage:", "utilisation :", 1)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = FrenchParser(prog="_parent")
     common.add_argument("--debug", action="store_true", help="afficher le détail technique des erreurs")
     common.add_argument("-v", "--verbose", action="store_true", help="afficher le déroulement")
 
-    remote = argparse.ArgumentParser(add_help=False)
+    remote = FrenchParser(prog="_parent")
     remote.add_argument("--config", type=Path, help="fichier de configuration TOML")
     where = remote.add_mutually_exclusive_group()
     where.add_argument("--local", type=Path, metavar="DOSSIER",
@@ -64,13 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="adresse WebDAV de l'espace (identifiants : RESANA_SYNC_USER / RESANA_SYNC_PASSWORD)")
     remote.add_argument("--state-dir", type=Path, help="dossier de l'état local (SQLite)")
 
-    parser = argparse.ArgumentParser(
+    parser = FrenchParser(
         prog="resana-sync",
         description="Fusionne les fiches déposées par les partenaires dans le tableau de suivi partagé.",
         parents=[common],
     )
-    parser.add_argument("--version", action="version", version=f"resana-sync {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMANDE")
+    parser.add_argument("--version", action="version", version=f"resana-sync {__version__}",
+                        help="afficher la version")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMANDE", parser_class=FrenchParser,
+                                title="commandes")
 
     run = sub.add_parser("run", parents=[common, remote], help="synchroniser maintenant")
     run.add_argument("--dry-run", action="store_true", help="montrer ce qui changerait, sans rien écrire")
@@ -103,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(verbose: bool, debug: bool) -> None:
-    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    # By default only errors: what a person must know is in the French summary and warnings
+    # printed at the end; -v shows the progress, --debug everything (in English, for developers).
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.ERROR
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
     root = logging.getLogger()
@@ -152,7 +190,12 @@ def cmd_template(args: argparse.Namespace) -> int:
     from .schema import load_schema
     from .template import build_template
 
-    args.out.write_bytes(build_template(load_schema()))
+    if args.out.suffix.lower() != ".xlsx":
+        raise UsageError(f"La fiche vierge est un classeur Excel : donnez un nom en .xlsx, pas « {args.out.name} ».")
+    try:
+        args.out.write_bytes(build_template(load_schema()))
+    except OSError as exc:
+        raise UsageError(f"Impossible d'écrire {args.out} ({exc.strerror}) : vérifiez que le dossier existe.") from exc
     print(f"Fiche vierge écrite : {args.out.resolve()}")
     return EXIT_OK
 
@@ -167,10 +210,20 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """Reads only the local state: no remote needed unless a config file is given."""
+    import os
+
+    from .config import default_state_dir
     from .runner import status_lines
 
-    settings = load_settings_from(args)
-    for line in status_lines(settings):
+    if args.config or args.local or args.webdav:
+        settings = load_settings_from(args)
+        state_dir, timezone = settings.state_dir, settings.timezone
+    else:
+        env_dir = os.environ.get("RESANA_SYNC_STATE_DIR")
+        state_dir = args.state_dir or (Path(env_dir) if env_dir else default_state_dir(os.environ))
+        timezone = "Europe/Paris"
+    for line in status_lines(state_dir, timezone):
         print(line)
     return EXIT_OK
 

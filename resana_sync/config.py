@@ -256,6 +256,13 @@ def _build_remote(values: dict[str, Any], base: Path, environ: Mapping[str, str]
             problems.append("[remote] path : le dossier local synchronisé est obligatoire")
         elif not _resolve(Path(path).expanduser(), base).is_dir():
             problems.append(f"[remote] path : le dossier {path} n'existe pas")
+    password = _secret(environ, "PASSWORD", values.get("remote.password_file"), base, problems)
+    token = _secret(environ, "TOKEN", values.get("remote.token_file"), base, problems)
+    if kind == "webdav" and token is None and not (values.get("remote.username") and password):
+        problems.append(
+            f"identifiants WebDAV manquants : définissez {ENV_PREFIX}USER et {ENV_PREFIX}PASSWORD "
+            f"(ou {ENV_PREFIX}TOKEN), ou username et password_file dans [remote]"
+        )
     ca_bundle = values.get("remote.ca_bundle")
     if ca_bundle and not _resolve(Path(ca_bundle), base).is_file():
         problems.append(f"[remote] ca_bundle : fichier introuvable {ca_bundle}")
@@ -264,8 +271,8 @@ def _build_remote(values: dict[str, Any], base: Path, environ: Mapping[str, str]
         url=str(url).rstrip("/") if url else None,
         path=_resolve(Path(path).expanduser(), base) if path else None,
         username=values.get("remote.username"),
-        password=_secret(environ, "PASSWORD", values.get("remote.password_file"), base, problems),
-        token=_secret(environ, "TOKEN", values.get("remote.token_file"), base, problems),
+        password=password,
+        token=token,
         ca_bundle=_resolve(Path(ca_bundle), base) if ca_bundle else None,
         connect_timeout=float(_number(values, "remote.connect_timeout", 10, problems)),
         read_timeout=float(_number(values, "remote.read_timeout", 60, problems)),

@@ -195,14 +195,28 @@ def last_success(settings: Settings) -> dt.datetime | None:
     return State(path).last_success() if path.exists() else None
 
 
-def status_lines(settings: Settings) -> list[str]:
-    path = settings.state_dir / STATE_FILE
+def status_lines(state_dir: Path, timezone: str) -> list[str]:
+    """The last runs recorded in the local state, in the cell's time zone."""
+    path = state_dir / STATE_FILE
     if not path.exists():
-        return [f"Aucune synchronisation enregistrée (état local : {settings.state_dir})."]
-    last = last_success(settings)
-    if last is not None:
-        last = last.astimezone(ZoneInfo(settings.timezone))
-    return [
-        f"État local : {path}",
-        f"Dernière synchronisation réussie : {last:%d/%m/%Y %H:%M}" if last else "Aucune synchronisation réussie.",
-    ]
+        return [f"Aucune synchronisation enregistrée (état local : {state_dir})."]
+    zone = ZoneInfo(timezone)
+    with State(path) as state:
+        last, runs = state.last_success(), state.recent_runs()
+    lines = [f"État local : {path}",
+             f"Dernière synchronisation réussie : {last.astimezone(zone):%d/%m/%Y %H:%M}" if last
+             else "Aucune synchronisation réussie."]
+    lines.append("Dernières synchronisations :")
+    for run in runs:
+        when = f"{run['started'].astimezone(zone):%d/%m/%Y %H:%M}"
+        if run["finished"] is None:
+            outcome = "en cours ou interrompue"
+        elif run["ok"]:
+            outcome = "réussie"
+        else:
+            outcome = "incomplète ou en échec" + (f" ({run['summary']['erreur']})" if "erreur" in run["summary"] else "")
+        counts = run["summary"]
+        detail = (f" — {counts.get('fichiers', 0)} fichier(s), {counts.get('situations', 0)} situation(s)"
+                  if "fichiers" in counts else "")
+        lines.append(f"  {when} ({run['trigger']}) : {outcome}{detail}")
+    return lines

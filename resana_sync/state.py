@@ -142,6 +142,19 @@ class State:
             )
 
     @_translated
+    def recent_runs(self, count: int = 5) -> list[dict[str, Any]]:
+        """The latest runs, newest first: trigger, start and end (aware, UTC), ok, summary."""
+        rows = self._db.execute(
+            "SELECT trigger, started_at, finished_at, ok, summary FROM runs ORDER BY id DESC LIMIT ?", (count,)
+        ).fetchall()
+        return [
+            {"trigger": trigger, "started": dt.datetime.fromisoformat(started),
+             "finished": dt.datetime.fromisoformat(finished) if finished else None,
+             "ok": bool(ok), "summary": json.loads(summary) if summary else {}}
+            for trigger, started, finished, ok, summary in rows
+        ]
+
+    @_translated
     def last_success(self) -> dt.datetime | None:
         row = self._db.execute("SELECT MAX(finished_at) FROM runs WHERE ok = 1").fetchone()
         return dt.datetime.fromisoformat(row[0]) if row and row[0] else None

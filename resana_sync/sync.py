@@ -318,7 +318,8 @@ def _merge_and_push(
         report.plan_lines = plan.describe()
         if report.dry_run:
             report.workbook_changed = not plan.is_empty
-            _count_workbook(report, book)
+            report.situations = len(snapshot.suivi) + len(plan.new_situations)
+            report.contributions = len(snapshot.contributions) + len(plan.new_contributions)
             return
         book.apply(plan)
         # Artefacts (a partner merely opening a form leaves a ~$ file) and deferred files are

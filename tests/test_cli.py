@@ -110,3 +110,11 @@ def test_validate_a_missing_file_says_so(capsys) -> None:
     code, out, err = run_cli("validate", "absent.xlsx", capsys=capsys)
     assert code == 2
     assert err == "Erreur : Fichier introuvable : absent.xlsx. Vérifiez le chemin.\n"
+
+
+def test_status_lists_the_last_runs_without_needing_the_remote(samples_space: Path, tmp_path: Path, capsys) -> None:
+    run_cli("run", "--local", str(samples_space), "--state-dir", str(tmp_path / "s"), capsys=capsys)
+    code, out, err = run_cli("status", "--state-dir", str(tmp_path / "s"), capsys=capsys)
+    assert code == 0, err
+    assert "Dernière synchronisation réussie" in out
+    assert "(manuel) : réussie — 10 fichier(s), 7 situation(s)" in out

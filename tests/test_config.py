@@ -9,6 +9,7 @@ import pytest
 from resana_sync.config import Secret, load_settings
 from resana_sync.errors import ConfigError
 
+CREDENTIALS = {"RESANA_SYNC_USER": "coord", "RESANA_SYNC_PASSWORD": "pw"}
 EXAMPLE = Path(__file__).parent.parent / "config" / "resana-sync.example.toml"
 
 
@@ -50,7 +51,8 @@ x = 1
     assert any("colour" in p for p in problems)
     assert any("keep_archives" in p for p in problems)
     assert any("[mystery]" in p for p in problems)
-    assert len(problems) == 5
+    assert any("identifiants WebDAV manquants" in p for p in problems)
+    assert len(problems) == 6
 
 
 def test_a_password_in_the_file_is_refused_without_echoing_it(tmp_path: Path) -> None:
@@ -96,7 +98,8 @@ def test_credentials_come_from_the_environment_and_never_show(tmp_path: Path) ->
 def test_plain_http_is_refused_except_on_loopback() -> None:
     with pytest.raises(ConfigError, match="https"):
         load_settings(environ={"RESANA_SYNC_URL": "http://resana.example/dav"})
-    assert load_settings(environ={"RESANA_SYNC_URL": "http://127.0.0.1:8080/"}).remote.url == "http://127.0.0.1:8080"
+    assert load_settings(environ={"RESANA_SYNC_URL": "http://127.0.0.1:8080/", **CREDENTIALS}).remote.url == \
+        "http://127.0.0.1:8080"
 
 
 def test_no_remote_at_all_says_how_to_give_one() -> None:
@@ -122,9 +125,16 @@ def test_credentials_inside_the_url_are_refused_and_never_echoed() -> None:
 
 @pytest.mark.parametrize("url", ["http://[::1]:8080/", "http://127.0.0.2/", "http://localhost:9/"])
 def test_loopback_addresses_may_use_plain_http(url: str) -> None:
-    assert load_settings(environ={"RESANA_SYNC_URL": url}).remote.kind == "webdav"
+    assert load_settings(environ={"RESANA_SYNC_URL": url, **CREDENTIALS}).remote.kind == "webdav"
 
 
 def test_configured_partner_names_are_compared_in_nfc(tmp_path: Path) -> None:
     path = write(tmp_path, f'[remote]\ntype = "local"\npath = "{tmp_path}"\n[partners]\nfolders = ["Colle\u0300ge"]\n')
     assert load_settings(path, environ={}).partners == ("Collège",)
+
+
+def test_webdav_without_credentials_is_a_configuration_problem() -> None:
+    with pytest.raises(ConfigError, match="identifiants WebDAV manquants"):
+        load_settings(environ={"RESANA_SYNC_URL": "https://resana.example/dav", "RESANA_SYNC_USER": "coord"})
+    token = load_settings(environ={"RESANA_SYNC_URL": "https://resana.example/dav", "RESANA_SYNC_TOKEN": "t"})
+    assert token.remote.token.reveal() == "t"
