@@ -62,6 +62,7 @@ class RunReport:
     pushed: bool = False
     conflict_copy: str | None = None
     push_deferred: bool = False          # the workbook was locked (open in an editor): next run
+    incomplete: str | None = None        # why the run could not do all it should (French)
     restored_from: str | None = None     # archive put back over a damaged workbook
     reports_written: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -346,7 +347,7 @@ def _merge_and_push(
             continue
         except RemoteLocked:
             report.push_deferred = True
-            report.warnings.append(
+            report.incomplete = (
                 "Le tableau partagé est ouvert dans un éditeur (verrouillé) : il n'a pas été modifié. "
                 "Les fiches seront fusionnées à la prochaine synchronisation."
             )
@@ -355,7 +356,7 @@ def _merge_and_push(
         report.pushed = True
         return
     report.conflict_copy = save_conflict_copy(storage, path, new_bytes, now=now)
-    report.warnings.append(
+    report.incomplete = (
         "Le tableau partagé a été modifié pendant chaque tentative de fusion : la version fusionnée "
         f"a été enregistrée à côté, sous « {report.conflict_copy} ». Fermez le tableau puis relancez."
     )
@@ -476,6 +477,6 @@ def _refresh_template(storage: Storage, space: Space, schema: FormSchema, workdi
 def ensure_complete(report: RunReport) -> None:
     """Raise when the run could not do all it should (the CLI exits non-zero)."""
     if report.conflict_copy:
-        raise SyncIncomplete(report.warnings[-1])
+        raise SyncIncomplete(report.incomplete or "")
     if report.push_deferred:
-        raise RemoteLocked(report.warnings[-1])
+        raise RemoteLocked(report.incomplete or "")

@@ -6,13 +6,13 @@ import re
 import unicodedata
 
 # C0/C1 control characters except tab, LF and CR (Excel and XML refuse them; Word pastes them).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"\s+")
 
 
 def clean_text(value: str) -> str:
     """NFC, control characters removed, surrounding whitespace trimmed."""
-    return _CONTROL.sub("", unicodedata.normalize("NFC", value)).strip()
+    return CONTROL_CHARACTERS.sub("", unicodedata.normalize("NFC", value)).strip()
 
 
 def strip_accents(value: str) -> str:

@@ -31,7 +31,7 @@ rows = st.lists(st.booleans(), min_size=1, max_size=3)
 drops = st.dictionaries(st.sampled_from(PARTNERS), st.lists(rows, min_size=1, max_size=3), min_size=2)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(drops=drops)
 def test_each_report_holds_only_its_own_partner_files_and_people(drops: dict[str, list[list[bool]]]) -> None:
     files: dict[str, bytes] = {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import posixpath
 import re
 import tempfile
 import unicodedata
@@ -153,10 +152,6 @@ def clean_path(path: str) -> str:
     if any(p == ".." for p in parts):
         raise UnsafePath(f"Chemin refusé (« .. ») : {path!r}.")
     return unicodedata.normalize("NFC", "/".join(parts))
-
-
-def join(folder: str, name: str) -> str:
-    return clean_path(posixpath.join(folder, name) if folder else name)
 
 
 def sha256_bytes(data: bytes) -> str:

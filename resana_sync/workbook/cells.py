@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Iterable
 from typing import Any
+
+from ..text import CONTROL_CHARACTERS
 
 EXCEL_TEXT_LIMIT = 32_767
 TRUNCATION_MARKER = "[…] (texte tronqué, voir le fichier source)"
@@ -21,7 +22,6 @@ YES, NO = "Oui", "Non"
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 # Characters that XML 1.0 and Excel refuse in a cell; Word pastes some of them.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 # Kinds of cell: how a column's values are written and compared.
 TEXT, DATE, DATETIME, BOOL, INT, LIST = "text", "date", "datetime", "bool", "int", "list"
@@ -76,7 +76,7 @@ def inert_text(value: str) -> str:
 
     Leading formula triggers are kept as typed; the writer marks such cells as text.
     """
-    text = _CONTROL.sub("", value)
+    text = CONTROL_CHARACTERS.sub("", value)
     if len(text) > EXCEL_TEXT_LIMIT:
         text = text[: EXCEL_TEXT_LIMIT - len(TRUNCATION_MARKER) - 1] + " " + TRUNCATION_MARKER
     return text

@@ -236,7 +236,10 @@ class WatchCell(RuleBasedStateMachine):
 
 LAYOUT_TITLE = {c.id: c.title for c in LAYOUT.suivi}
 TestWatchCell = WatchCell.TestCase
-TestWatchCell.settings = settings(stateful_step_count=10, deadline=None)
+# At least 600 histories of up to 10 steps in every suite run (about a minute on 2 cores);
+# the "thorough" profile runs 2000.
+TestWatchCell.settings = settings(max_examples=max(600, settings.default.max_examples),
+                                  stateful_step_count=10, deadline=None)
 
 
 # --- order independence --------------------------------------------------------------------
