@@ -77,9 +77,10 @@ def _nfc(text: str) -> str:
 class GuardedStorage(Storage):
     """A storage that refuses every write outside the places DESIGN §3 allows."""
 
-    def __init__(self, inner: Storage, space: Space) -> None:
+    def __init__(self, inner: Storage, space: Space, *, read_only: bool = False) -> None:
         self.inner = inner
         self.space = space
+        self.read_only = read_only  # a dry run: no write at all, whatever the code path
 
     def list(self, folder: str) -> list[Entry]:
         return self.inner.list(folder)
@@ -112,8 +113,10 @@ class GuardedStorage(Storage):
     def close(self) -> None:
         self.inner.close()
 
-    @staticmethod
-    def _check(allowed: bool, path: str) -> None:
+    def _check(self, allowed: bool, path: str) -> None:
+        if self.read_only:
+            raise UnsafePath("Écriture refusée pendant une simulation (--dry-run). C'est une erreur du programme : "
+                             "signalez-la.")
         if not allowed:
             raise UnsafePath(
                 "Écriture refusée hors des emplacements autorisés (tableau, Archives, Modèles, "

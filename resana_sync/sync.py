@@ -104,7 +104,7 @@ def run_sync(
     now = now or dt.datetime.now(ZoneInfo(settings.timezone)).replace(tzinfo=None, microsecond=0)
     report = RunReport(started_at=now, dry_run=dry_run)
     space = settings.space
-    guarded = GuardedStorage(storage, space)
+    guarded = GuardedStorage(storage, space, read_only=dry_run)
     with tempfile.TemporaryDirectory(prefix="resana-sync-") as tmp:
         workdir = Path(tmp)
         report.files = collect_forms(guarded, settings, schema, state, workdir, now, report.warnings)

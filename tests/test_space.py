@@ -75,3 +75,13 @@ def test_guard_passes_the_backend_lock_through() -> None:
     with pytest.raises(UnsafePath):
         with storage.exclusive("Dépôts/PJJ/fiche.xlsx"):
             pass
+
+
+def test_a_read_only_guard_refuses_every_write() -> None:
+    inner = MemoryStorage()
+    storage = GuardedStorage(inner, SPACE, read_only=True)
+    with pytest.raises(UnsafePath, match="simulation"):
+        storage.upload("Tableau de suivi partagé.xlsx", b"x")
+    with pytest.raises(UnsafePath, match="simulation"):
+        storage.make_folder("Archives")
+    assert inner.stat("Tableau de suivi partagé.xlsx") is None
