@@ -118,3 +118,14 @@ def test_status_lists_the_last_runs_without_needing_the_remote(samples_space: Pa
     assert code == 0, err
     assert "Dernière synchronisation réussie" in out
     assert "(manuel) : réussie — 10 fichier(s), 7 situation(s)" in out
+
+
+def test_a_run_does_not_load_pandas(samples_space: Path, tmp_path: Path) -> None:
+    """pandas is for indicators and reports; a nightly run with nothing new must stay light."""
+    code = (
+        "import sys; from resana_sync.cli import main; "
+        f"main(['run', '--local', {str(samples_space)!r}, '--state-dir', {str(tmp_path)!r}]); "
+        "print('pandas' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stderr
