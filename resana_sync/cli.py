@@ -180,7 +180,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     results = validate_files(args.files, structure=args.structure, today=dt.date.today())
     from .reports import text_report
 
-    print(text_report(results))
+    print(text_report(results, checking=True))
     from .records import Outcome
 
     return EXIT_REJECTED_ROWS if any(r.rejected_rows or r.outcome is Outcome.REJECTED for r in results) else EXIT_OK

@@ -40,9 +40,13 @@ th{background:#f0f0f0}.erreur{background:#fde8e8}.avertissement{background:#fff6
 """
 
 
-def outcome_text(result: FileResult) -> str:
-    """The outcome of one file in one French sentence."""
+def outcome_text(result: FileResult, *, checking: bool = False) -> str:
+    """The outcome of one file in one French sentence; ``checking``: for ``validate``, which
+    imports nothing and says what a sync would do."""
     accepted, rejected = len(result.records), result.rejected_rows
+    if checking and result.outcome is Outcome.IMPORTED:
+        refused = f", {_lines(rejected)} serai{'en' if rejected > 1 else ''}t refusée{_s(rejected)}" if rejected else ""
+        return f"Valide : {_lines(accepted)} serai{'en' if accepted > 1 else ''}t importée{_s(accepted)}{refused}."
     if result.outcome is Outcome.DEFERRED:
         return "En attente : le fichier était en cours de modification ; il sera lu au prochain passage."
     if not accepted and (result.outcome is Outcome.REJECTED or rejected):
@@ -108,11 +112,11 @@ def report_changed(old: bytes | None, new: bytes) -> bool:
     return old_mark.group(1) != new_mark.group(1)
 
 
-def text_report(results: list[FileResult]) -> str:
+def text_report(results: list[FileResult], *, checking: bool = False) -> str:
     """The same content as plain French text, for a terminal."""
     lines: list[str] = []
     for result in _reported(results):
-        lines.append(f"{result.name} — {outcome_text(result)}")
+        lines.append(f"{result.name} — {outcome_text(result, checking=checking)}")
         for problem in _sorted_problems(result):
             where = ", ".join(filter(None, [_row_text(problem), _column_text(problem)])) or "fichier"
             lines.append(f"  [{_SEVERITY_TEXT[problem.severity]}] {where} : {_reason(problem)}")
@@ -123,7 +127,8 @@ def text_report(results: list[FileResult]) -> str:
         if not result.problems and result.message:
             lines.append(f"  {result.message}")
         lines.append("")
-    return "\n".join(lines).rstrip() + "\n" if lines else "Aucun fichier à examiner.\n"
+    return "\n".join(lines).rstrip() + "\n" if lines else (
+        "Aucun fichier à examiner (les fichiers de verrou et fichiers système sont ignorés).\n")
 
 
 def _file_section(result: FileResult) -> str:

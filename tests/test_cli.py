@@ -129,3 +129,9 @@ def test_a_run_does_not_load_pandas(samples_space: Path, tmp_path: Path) -> None
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip().splitlines()[-1] == "False", result.stderr
+
+
+def test_validate_says_what_a_sync_would_do_not_that_it_imported(capsys) -> None:
+    code, out, err = run_cli("validate", str(SAMPLES / "Collège de l'Arsenal" / "fiches arsenal.xlsx"), capsys=capsys)
+    assert "Valide : 1 ligne serait importée, 2 lignes seraient refusées." in out
+    assert "Importé" not in out

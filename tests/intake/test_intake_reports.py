@@ -88,4 +88,4 @@ def test_text_report_has_the_same_content(samples_space: Path, schema) -> None:
     assert "  [Erreur (ligne refusée)] ligne 4, colonne « Date de naissance » : cette date n'existe pas" in text
     assert "      valeur trouvée : « 31/02/2011 »" in text
     assert "      à faire : Corrigez la date." in text
-    assert text_report([]) == "Aucun fichier à examiner.\n"
+    assert text_report([]) == "Aucun fichier à examiner (les fichiers de verrou et fichiers système sont ignorés).\n"
