@@ -142,6 +142,8 @@ def validate_files(paths: list[Path], *, structure: str, today: dt.date) -> list
     """What a sync would say of these files, without any remote: for partners and the coordinator."""
     from .intake.isolation import IsolatedReader
 
+    # A folder stands for the files in it (a partner checking its whole inbox copy).
+    paths = [child for p in paths for child in (sorted(c for c in p.iterdir() if c.is_file()) if p.is_dir() else [p])]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise UsageError(f"Fichier introuvable : {', '.join(missing)}. Vérifiez le chemin.")

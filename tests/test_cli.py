@@ -135,3 +135,9 @@ def test_validate_says_what_a_sync_would_do_not_that_it_imported(capsys) -> None
     code, out, err = run_cli("validate", str(SAMPLES / "Collège de l'Arsenal" / "fiches arsenal.xlsx"), capsys=capsys)
     assert "Valide : 1 ligne serait importée, 2 lignes seraient refusées." in out
     assert "Importé" not in out
+
+
+def test_validate_a_folder_checks_each_file_in_it(capsys) -> None:
+    code, out, err = run_cli("validate", str(SAMPLES / "Collège des Remparts"), capsys=capsys)
+    assert code == 0, out + err
+    assert "Fiches novembre.xlsx — Valide : 3 lignes seraient importées." in out
