@@ -22,8 +22,9 @@ from pathlib import Path
 from ..errors import IntakeError
 from ..records import Problem, RawRow, Severity
 from ..schema import FieldSpec, FormSchema, load_schema
-from ..validate import Validation, validate_rows
+from ..validate import Issue, Validation, make_problem, validate_rows
 from .artefacts import is_artefact
+from .formulas import formulas_without_values
 from .guards import (
     DEFAULT_LIMITS,
     Limits,
@@ -115,6 +116,13 @@ def check_file(
         known_structures=known_structures,
     )
     logger.debug("intake: %d rows accepted, %d rejected", len(validation.records), validation.rejected_rows)
+    unsaved = formulas_without_values(path) if sniff(path) is Format.XLSX else 0
+    if unsaved:
+        validation.problems.insert(0, make_problem(display_name, Issue(
+            Severity.WARNING, "formules-sans-valeur",
+            f"{unsaved} cellule(s) contiennent une formule dont le résultat n'a pas été enregistré : "
+            "elles sont lues comme vides",
+            "Ouvrez le fichier dans votre tableur, enregistrez-le, puis déposez-le à nouveau.")))
     return validation
 
 
