@@ -12,15 +12,21 @@ import zipfile
 from pathlib import Path
 from xml.parsers import expat
 
+from .sniff import ZIP_ERRORS
+
 _CHUNK = 64 * 1024
 
 
 def formulas_without_values(path: Path) -> int:
-    """How many cells of the xlsx's worksheets have a formula but no saved value.
+    """How many cells of the xlsx's worksheets have a formula but no saved value (0 when the
+    parts cannot be scanned: this only adds an explanation, it never refuses a file).
     The worksheets are streamed (the guards have already capped their size)."""
-    with zipfile.ZipFile(path) as archive:
-        sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/") and n.endswith(".xml")]
-        return sum(_count(archive, name) for name in sheets)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/") and n.endswith(".xml")]
+            return sum(_count(archive, name) for name in sheets)
+    except (*ZIP_ERRORS, expat.ExpatError):
+        return 0
 
 
 def _local(tag: str) -> str:
