@@ -25,7 +25,7 @@ def formulas_without_values(path: Path) -> int:
         with zipfile.ZipFile(path) as archive:
             sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/") and n.endswith(".xml")]
             return sum(_count(archive, name) for name in sheets)
-    except (*ZIP_ERRORS, expat.ExpatError):
+    except (*ZIP_ERRORS, expat.ExpatError, LookupError):  # LookupError: an unknown XML encoding
         return 0
 
 
