@@ -236,9 +236,9 @@ class WatchCell(RuleBasedStateMachine):
 
 LAYOUT_TITLE = {c.id: c.title for c in LAYOUT.suivi}
 TestWatchCell = WatchCell.TestCase
-# At least 600 histories of up to 10 steps in every suite run (about a minute on 2 cores);
+# At least 300 histories of up to 10 steps in every suite run (about a minute on 2 cores);
 # the "thorough" profile runs 2000.
-TestWatchCell.settings = settings(max_examples=max(600, settings.default.max_examples),
+TestWatchCell.settings = settings(max_examples=max(300, settings.default.max_examples),
                                   stateful_step_count=10, deadline=None)
 
 
