@@ -7,6 +7,7 @@ from a file readable by its owner only.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import stat
@@ -70,6 +71,8 @@ class Settings:
     nightly: str = "03:30"
     meetings: tuple[str, ...] = ()
 
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Settings) if f.default is not dataclasses.MISSING}
 
 # The keys a config file may hold, by table: anything else is a typo worth reporting.
 KNOWN_KEYS: dict[str, set[str]] = {
@@ -171,13 +174,15 @@ def _merge_layers(*layers: Mapping[str, Any]) -> dict[str, Any]:
 
 def _build(values: dict[str, Any], base: Path, environ: Mapping[str, str], problems: list[str]) -> Settings | None:
     remote = _build_remote(values, base, environ, problems)
+    # Defaults come from the dataclasses: one place says what an unset key means.
+    layout, defaults = Space(), _DEFAULTS
     space = Space(
-        inbox_root=_text(values, "space.depots", "Dépôts", problems),
-        returns_folder=_text(values, "space.retours", "Retours", problems),
-        workbook=_text(values, "space.workbook", "Tableau de suivi partagé.xlsx", problems),
-        archives=_text(values, "space.archives", "Archives", problems),
-        templates=_text(values, "space.modeles", "Modèles", problems),
-        template_name=_text(values, "space.modele", "Fiche de situation.xlsx", problems),
+        inbox_root=_text(values, "space.depots", layout.inbox_root, problems),
+        returns_folder=_text(values, "space.retours", layout.returns_folder, problems),
+        workbook=_text(values, "space.workbook", layout.workbook, problems),
+        archives=_text(values, "space.archives", layout.archives, problems),
+        templates=_text(values, "space.modeles", layout.templates, problems),
+        template_name=_text(values, "space.modele", layout.template_name, problems),
     )
     if not space.workbook.lower().endswith(".xlsx"):
         problems.append("[space] workbook : le tableau partagé doit être un fichier .xlsx")
@@ -187,18 +192,19 @@ def _build(values: dict[str, Any], base: Path, environ: Mapping[str, str], probl
         partners = []
     state_dir = Path(values["state.dir"]).expanduser() if values.get("state.dir") else default_state_dir(environ)
     schema = values.get("intake.schema")
+    mib = 1024 * 1024
     settings = Settings(
         remote=remote,
         space=space,
         partners=tuple(unicodedata.normalize("NFC", p.strip()) for p in partners),
         state_dir=_resolve(state_dir, base),
-        keep_archives=_integer(values, "space.keep_archives", 30, 1, problems),
-        accept_feature_loss=_boolean(values, "workbook.accept_feature_loss", False, problems),
-        max_file_bytes=_integer(values, "intake.max_file_mb", 20, 1, problems) * 1024 * 1024,
-        push_attempts=_integer(values, "workbook.push_attempts", 3, 1, problems),
+        keep_archives=_integer(values, "space.keep_archives", defaults["keep_archives"], 1, problems),
+        accept_feature_loss=_boolean(values, "workbook.accept_feature_loss", defaults["accept_feature_loss"], problems),
+        max_file_bytes=_integer(values, "intake.max_file_mb", defaults["max_file_bytes"] // mib, 1, problems) * mib,
+        push_attempts=_integer(values, "workbook.push_attempts", defaults["push_attempts"], 1, problems),
         schema_path=_resolve(Path(schema), base) if schema else None,
-        timezone=_text(values, "schedule.timezone", "Europe/Paris", problems),
-        nightly=_text(values, "schedule.nightly", "03:30", problems),
+        timezone=_text(values, "schedule.timezone", defaults["timezone"], problems),
+        nightly=_text(values, "schedule.nightly", defaults["nightly"], problems),
         meetings=tuple(values.get("schedule.meetings", [])),
     )
     _check_schedule(settings, problems)

@@ -51,7 +51,7 @@ def needs_catch_up(last_success: dt.datetime | None, now: dt.datetime) -> bool:
     return last_success is None or now - last_success > CATCH_UP_AFTER
 
 
-def guarded(job: Callable[[str], object], trigger: str) -> Callable[[], None]:
+def logged_run(job: Callable[[str], object], trigger: str) -> Callable[[], None]:
     """A scheduled run must never kill the service: errors are logged, the next run comes."""
 
     def run() -> None:
@@ -68,10 +68,10 @@ def guarded(job: Callable[[str], object], trigger: str) -> Callable[[], None]:
 def build_scheduler(settings: Settings, job: Callable[[str], object], now: dt.datetime) -> BlockingScheduler:
     zone = ZoneInfo(settings.timezone)
     scheduler = BlockingScheduler(timezone=zone)
-    scheduler.add_job(guarded(job, "nuit"), nightly_trigger(settings.nightly, zone), id="nightly",
+    scheduler.add_job(logged_run(job, "nuit"), nightly_trigger(settings.nightly, zone), id="nightly",
                       name="synchronisation de nuit", **JOB_OPTIONS)
     for eve in meeting_eves(settings.meetings, zone, now):
-        scheduler.add_job(guarded(job, "veille de réunion"), DateTrigger(eve, timezone=zone),
+        scheduler.add_job(logged_run(job, "veille de réunion"), DateTrigger(eve, timezone=zone),
                           id=f"meeting-{eve:%Y%m%d}", name="synchronisation avant réunion", **JOB_OPTIONS)
     scheduler.add_listener(_log_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
     return scheduler
@@ -91,7 +91,7 @@ def serve(settings: Settings, job: Callable[[str], object], last_success: dt.dat
     now = dt.datetime.now(ZoneInfo(settings.timezone))
     scheduler = build_scheduler(settings, job, now)
     if needs_catch_up(last_success, now):
-        scheduler.add_job(guarded(job, "rattrapage"), id="catch-up", name="rattrapage au démarrage", **JOB_OPTIONS)
+        scheduler.add_job(logged_run(job, "rattrapage"), id="catch-up", name="rattrapage au démarrage", **JOB_OPTIONS)
 
     def stop(signum: int, _frame: object) -> None:
         log.info("arrêt demandé (signal %d)", signum)

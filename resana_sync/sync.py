@@ -333,8 +333,8 @@ def _merge_and_push(
         _count_workbook(report, book)
         if not report.workbook_changed:
             return
-        _refuse_feature_loss(book, settings)
         new_bytes = book.to_bytes()
+        _refuse_feature_loss(book.feature_losses(new_bytes), settings)
         try:
             publish_workbook(
                 storage, path, new_bytes,
@@ -409,8 +409,7 @@ def _count_workbook(report: RunReport, book: SharedWorkbook) -> None:
     report.contributions = len(snapshot.contributions)
 
 
-def _refuse_feature_loss(book: SharedWorkbook, settings: Settings) -> None:
-    losses = book.feature_losses()
+def _refuse_feature_loss(losses: list[str], settings: Settings) -> None:
     if losses and not settings.accept_feature_loss:
         listed = "; ".join(losses)
         raise FeatureLossRefused(

@@ -10,7 +10,7 @@ import pytest
 
 from resana_sync.config import RemoteSettings, Settings
 from resana_sync.errors import SyncAlreadyRunning, TransientRemoteError
-from resana_sync.service import build_scheduler, guarded, meeting_eves, needs_catch_up, nightly_trigger
+from resana_sync.service import build_scheduler, logged_run, meeting_eves, needs_catch_up, nightly_trigger
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -62,7 +62,7 @@ def test_a_failing_run_is_logged_and_does_not_stop_the_service(caplog) -> None:
         raise SyncAlreadyRunning("Une synchronisation est déjà en cours.")
 
     with caplog.at_level(logging.INFO, logger="resana_sync"):
-        guarded(failing, "nuit")()
-        guarded(busy, "nuit")()
+        logged_run(failing, "nuit")()
+        logged_run(busy, "nuit")()
     assert "synchronisation nuit en échec : Le serveur ne répond pas." in caplog.messages
     assert "synchronisation nuit sautée : Une synchronisation est déjà en cours." in caplog.messages

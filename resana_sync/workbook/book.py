@@ -184,9 +184,12 @@ class SharedWorkbook:
         log.info("journal: %d row(s) added", added)
         return added
 
-    def feature_losses(self) -> list[str]:
-        """French descriptions of what saving this workbook with openpyxl would drop."""
-        return features.losses(self._original, self.to_bytes()) if self._original else []
+    def feature_losses(self, saved: bytes | None = None) -> list[str]:
+        """French descriptions of what saving this workbook with openpyxl would drop.
+        ``saved``: the bytes ``to_bytes`` already gave, so the workbook is not saved twice."""
+        if not self._original:
+            return []
+        return features.losses(self._original, saved if saved is not None else self.to_bytes())
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
